@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Process lifecycle: fork, exec, exit and final accounting, on BTF tracepoints.
+ *
+ * One record per process comes at the very end: when the thread-group leader is
+ * freed (sched_process_free), every thread has been released into the signal
+ * struct and the parent has reaped it, so the kernel's counters are exactly what
+ * wait4()/getrusage() report. The one counter the kernel mixes up is I/O:
+ * signal->ioac also collects the I/O of reaped children (wait_task_zombie), so we sum each thread's
+ * own task->ioac at its exit instead (tracked in `acc`).
+ *
+ * Scope is decided here, not in user space: `tracked` holds the thread groups
+ * we observe; a child inherits its parent's state at fork.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "include/abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* set by the loader before load (rodata) */
+const volatile __u32 host_wide = 0;        /* 1: track every new process unless denied */
+const volatile __u64 wakeup_bytes = 65536; /* wake user space once this much is queued */
+
+/* signal_struct flag, include/linux/sched/signal.h; unchanged since 2.6 */
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+struct track_val {
+	__u64 start_ns;
+	__u32 state; /* osre_track_state */
+	__u32 _pad;
+};
+
+/* per thread group, filled as threads exit; consumed at the leader's free */
+struct acc_val {
+	__u64 start_ns;
+	__u64 end_ns;
+	__u64 hiwater_pages;
+	__u64 rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
+	__u32 threads;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct track_val);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct acc_val);
+} acc SEC(".maps");
+
+/* host-wide denylist, keyed by comm */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[OSRE_COMM_LEN]);
+	__type(value, __u8);
+} deny_comm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OSRE_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+/* keep the ABI structs in the object's BTF so Python can check its mirror */
+const struct osre_fork_event *_abi_fork __attribute__((unused));
+const struct osre_exec_event *_abi_exec __attribute__((unused));
+const struct osre_exit_event *_abi_exit __attribute__((unused));
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		(*v)++;
+}
+
+/* Batch wakeups: a wakeup per event costs more than the event (perf_spike.md §2).
+ * User space drains on a timer; we only force a wakeup when the ring fills up. */
+static __always_inline __u64 submit_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_hdr(struct osre_hdr *h, __u16 type, __u32 size)
+{
+	h->type = type;
+	h->version = OSRE_ABI_VERSION;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_boot_ns();
+}
+
+static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t)
+{
+	id->pid = BPF_CORE_READ(t, tgid);
+	id->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	id->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	id->uid = BPF_CORE_READ(t, real_cred, uid.val);
+	id->gid = BPF_CORE_READ(t, real_cred, gid.val);
+	BPF_CORE_READ_STR_INTO(&id->comm, t, comm);
+}
+
+static __always_inline void fill_ctx(struct osre_ctx *c, struct task_struct *t)
+{
+	struct pid *p = BPF_CORE_READ(t, thread_pid);
+	unsigned int level = BPF_CORE_READ(p, level);
+
+	c->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	/* hybrid/v1 hosts put every task in the v2 root; the memory controller's
+	 * v1 cgroup is what containers and batch systems actually set */
+	int memcg = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	struct cgroup_subsys_state *css;
+	bpf_core_read(&css, sizeof(css), &t->cgroups->subsys[memcg & 15]);
+	struct cgroup *cg = BPF_CORE_READ(css, cgroup);
+	/* in a pure v2 host the memory css lives on the default hierarchy */
+	struct cgroup *dfl = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+	c->memcg_v1_id = (cg && BPF_CORE_READ(cg, root) != BPF_CORE_READ(dfl, root))
+				 ? BPF_CORE_READ(cg, kn, id) : 0;
+	c->pidns = BPF_CORE_READ(p, numbers[level & 31].ns, ns.inum);
+	c->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+	c->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+}
+
+static __always_inline struct track_val *lookup_tracked(struct task_struct *t, __u32 tgid)
+{
+	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!tv)
+		return 0;
+	/* pids are reused (pid_max can be 32768): a stale entry is not ours.
+	 * User space seeds roots with start_ns 0 (it cannot see the exact start):
+	 * the first event from that pid pins it. */
+	__u64 start = BPF_CORE_READ(t, group_leader, start_boottime);
+	if (tv->start_ns == 0)
+		tv->start_ns = start;
+	else if (tv->start_ns != start)
+		return 0;
+	return tv;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+
+	if (BPF_CORE_READ(child, pid) != ctgid)
+		return 0; /* a new thread, not a process */
+
+	struct track_val *ptv = lookup_tracked(parent, ptgid);
+	struct track_val tv = {};
+	if (ptv)
+		tv.state = ptv->state;
+	else if (host_wide)
+		tv.state = OSRE_TRACKED;
+	else
+		return 0;
+	tv.start_ns = BPF_CORE_READ(child, start_boottime);
+	if (bpf_map_update_elem(&tracked, &ctgid, &tv, BPF_ANY)) {
+		stat_inc(OSRE_STAT_TRACK_FULL);
+		return 0;
+	}
+	if (tv.state != OSRE_TRACKED)
+		return 0;
+
+	struct osre_fork_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(OSRE_STAT_DROP_FORK);
+		return 0;
+	}
+	fill_hdr(&e->hdr, OSRE_EV_FORK, sizeof(*e));
+	fill_ident(&e->id, child);
+	fill_ctx(&e->ctx, child);
+	stat_inc(OSRE_STAT_EVENTS);
+	bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct track_val *tv = lookup_tracked(task, tgid);
+
+	if (!tv && !host_wide)
+		return 0;
+	if (host_wide) {
+		char comm[OSRE_COMM_LEN] = {};
+		struct track_val ntv = {};
+		BPF_CORE_READ_STR_INTO(&comm, task, comm);
+		ntv.state = bpf_map_lookup_elem(&deny_comm, &comm) ? OSRE_DENIED : OSRE_TRACKED;
+		ntv.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+		if (!tv || tv->state != ntv.state) {
+			if (bpf_map_update_elem(&tracked, &tgid, &ntv, BPF_ANY)) {
+				stat_inc(OSRE_STAT_TRACK_FULL);
+				return 0;
+			}
+		}
+		if (ntv.state != OSRE_TRACKED)
+			return 0;
+	} else if (tv->state != OSRE_TRACKED) {
+		return 0;
+	}
+
+	struct osre_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(OSRE_STAT_DROP_EXEC);
+		return 0;
+	}
+	fill_hdr(&e->hdr, OSRE_EV_EXEC, sizeof(*e));
+	fill_ident(&e->id, task);
+	fill_ctx(&e->ctx, task);
+	e->flags = 0;
+
+	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename),
+					   BPF_CORE_READ(bprm, filename));
+	if (n == sizeof(e->filename))
+		e->flags |= OSRE_FILENAME_TRUNCATED;
+
+	/* argv only: [arg_start, arg_end) of the new image, never the environment
+	 * that follows it. Freshly copied by exec, so the pages are resident. */
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long as = BPF_CORE_READ(mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(mm, arg_end);
+	__u64 total = ae > as ? ae - as : 0;
+	__u32 len = total > OSRE_ARGV_MAX ? OSRE_ARGV_MAX : total;
+	e->argv_total = total;
+	if (total > OSRE_ARGV_MAX)
+		e->flags |= OSRE_ARGV_TRUNCATED;
+	if (bpf_probe_read_user(e->argv, len & (OSRE_ARGV_MAX - 1) ? len & (OSRE_ARGV_MAX - 1) : (len ? OSRE_ARGV_MAX : 0), (void *)as))
+		len = 0;
+	e->argv_len = len;
+	stat_inc(OSRE_STAT_EVENTS);
+	bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}
+
+static __always_inline __u64 mm_rss_pages(struct mm_struct *mm)
+{
+	/* same arithmetic as /proc/PID/status VmRSS: percpu_counter .count of the
+	 * file, anon and shmem counters (swap entries are not resident) */
+	__s64 f = BPF_CORE_READ(mm, rss_stat[0].count);
+	__s64 a = BPF_CORE_READ(mm, rss_stat[1].count);
+	__s64 s = BPF_CORE_READ(mm, rss_stat[3].count);
+	__s64 sum = (f > 0 ? f : 0) + (a > 0 ? a : 0) + (s > 0 ? s : 0);
+	return sum;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct track_val *tv = lookup_tracked(task, tgid);
+	if (!tv || tv->state != OSRE_TRACKED)
+		return 0;
+
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
+	if (!a || a->start_ns != start) {
+		struct acc_val zero = {.start_ns = start};
+		if (bpf_map_update_elem(&acc, &tgid, &zero, BPF_ANY)) {
+			stat_inc(OSRE_STAT_ACC_FULL);
+			return 0;
+		}
+		a = bpf_map_lookup_elem(&acc, &tgid);
+		if (!a)
+			return 0;
+	}
+	/* this thread's own I/O is final here: nothing after this point reads or writes */
+	struct task_io_accounting io;
+	BPF_CORE_READ_INTO(&io, task, ioac);
+	__sync_fetch_and_add(&a->rchar, io.rchar);
+	__sync_fetch_and_add(&a->wchar, io.wchar);
+	__sync_fetch_and_add(&a->syscr, io.syscr);
+	__sync_fetch_and_add(&a->syscw, io.syscw);
+	__sync_fetch_and_add(&a->read_bytes, io.read_bytes);
+	__sync_fetch_and_add(&a->write_bytes, io.write_bytes);
+	__sync_fetch_and_add(&a->cancelled_write_bytes, io.cancelled_write_bytes);
+	__sync_fetch_and_add(&a->threads, 1);
+
+	/* signal->live was decremented before this tracepoint: 0 means the group is
+	 * dead (works on kernels whose tracepoint lacks the group_dead argument) */
+	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+		a->end_ns = bpf_ktime_get_boot_ns();
+		struct mm_struct *mm = BPF_CORE_READ(task, mm);
+		if (mm) {
+			__u64 hw = BPF_CORE_READ(mm, hiwater_rss);
+			__u64 rss = mm_rss_pages(mm);
+			a->hiwater_pages = hw > rss ? hw : rss;
+		}
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(on_free, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (BPF_CORE_READ(p, pid) != tgid)
+		return 0; /* a thread, or an old leader replaced by exec */
+
+	__u64 start = BPF_CORE_READ(p, start_boottime);
+	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!tv || (tv->start_ns != start && tv->start_ns != 0))
+		return 0;
+	__u32 state = tv->state;
+	bpf_map_delete_elem(&tracked, &tgid);
+	if (state != OSRE_TRACKED)
+		return 0;
+
+	struct osre_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(OSRE_STAT_DROP_EXIT);
+		bpf_map_delete_elem(&acc, &tgid);
+		return 0;
+	}
+	fill_hdr(&e->hdr, OSRE_EV_EXIT, sizeof(*e));
+	fill_ident(&e->id, p);
+	e->flags = 0;
+
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	/* as wait_task_zombie() builds the status word */
+	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
+		e->status = BPF_CORE_READ(sig, group_exit_code);
+	else
+		e->status = BPF_CORE_READ(p, exit_code);
+	/* __exit_signal() folds every released thread into signal, the leader
+	 * included (so thread_group_cputime() never sees an empty list): by the
+	 * time the leader is freed, signal holds the whole group's totals */
+	e->sum_exec_ns = BPF_CORE_READ(sig, sum_sched_runtime);
+	e->utime_ns = BPF_CORE_READ(sig, utime);
+	e->stime_ns = BPF_CORE_READ(sig, stime);
+	e->nvcsw = BPF_CORE_READ(sig, nvcsw);
+	e->nivcsw = BPF_CORE_READ(sig, nivcsw);
+	e->min_flt = BPF_CORE_READ(sig, min_flt);
+	e->maj_flt = BPF_CORE_READ(sig, maj_flt);
+	e->maxrss_pages = BPF_CORE_READ(sig, maxrss);
+
+	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
+	if (a && a->start_ns == start) {
+		e->end_ns = a->end_ns;
+		e->hiwater_pages = a->hiwater_pages;
+		e->rchar = a->rchar;
+		e->wchar = a->wchar;
+		e->syscr = a->syscr;
+		e->syscw = a->syscw;
+		e->read_bytes = a->read_bytes;
+		e->write_bytes = a->write_bytes;
+		e->cancelled_write_bytes = a->cancelled_write_bytes;
+		e->threads = a->threads;
+		bpf_map_delete_elem(&acc, &tgid);
+	} else {
+		/* no per-thread sums: fall back to the kernel's inclusive counters */
+		e->flags |= OSRE_EXIT_NO_ACC;
+		e->end_ns = bpf_ktime_get_boot_ns();
+		e->hiwater_pages = 0;
+		struct task_io_accounting io;
+		BPF_CORE_READ_INTO(&io, sig, ioac);
+		e->rchar = io.rchar;
+		e->wchar = io.wchar;
+		e->syscr = io.syscr;
+		e->syscw = io.syscw;
+		e->read_bytes = io.read_bytes;
+		e->write_bytes = io.write_bytes;
+		e->cancelled_write_bytes = io.cancelled_write_bytes;
+		e->threads = 0;
+	}
+	stat_inc(OSRE_STAT_EVENTS);
+	bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}

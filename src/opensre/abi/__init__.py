@@ -1,0 +1,3 @@
+from .events import decode, split_argv
+
+__all__ = ["decode", "split_argv"]

@@ -1,0 +1,94 @@
+"""Python mirror of bpf/include/abi.h, and decoding of ring-buffer records.
+
+tests/unit/test_abi_btf.py compares every struct here with the compiled object's
+BTF: change abi.h and this file together.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+ABI_VERSION = 1
+COMM_LEN = 16
+FILENAME_MAX = 256
+ARGV_MAX = 2048
+
+EV_FORK, EV_EXEC, EV_EXIT = 1, 2, 3
+TRACKED, DENIED = 1, 2
+ARGV_TRUNCATED, FILENAME_TRUNCATED = 1, 2
+EXIT_NO_ACC = 1
+
+STAT_EVENTS, STAT_DROP_FORK, STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_TRACK_FULL, STAT_ACC_FULL = range(6)
+STAT_MAX = 8
+
+u16, u32, s32, u64 = ctypes.c_uint16, ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint64
+
+
+class Hdr(ctypes.Structure):
+    _fields_ = [("type", u16), ("version", u16), ("size", u32), ("ts_ns", u64)]
+
+
+class Ident(ctypes.Structure):
+    _fields_ = [("pid", u32), ("ppid", u32), ("start_ns", u64), ("uid", u32), ("gid", u32),
+                ("comm", ctypes.c_char * COMM_LEN)]
+
+
+class Ctx(ctypes.Structure):
+    _fields_ = [("cgroup_id", u64), ("memcg_v1_id", u64), ("pidns", u32), ("mntns", u32),
+                ("netns", u32), ("_pad", u32)]
+
+
+class ForkEvent(ctypes.Structure):
+    _fields_ = [("hdr", Hdr), ("id", Ident), ("ctx", Ctx)]
+
+
+class ExecEvent(ctypes.Structure):
+    _fields_ = [("hdr", Hdr), ("id", Ident), ("ctx", Ctx), ("flags", u32), ("argv_len", u32),
+                ("argv_total", u64), ("filename", ctypes.c_char * FILENAME_MAX),
+                ("argv", ctypes.c_char * ARGV_MAX)]
+
+
+class ExitEvent(ctypes.Structure):
+    _fields_ = [("hdr", Hdr), ("id", Ident), ("end_ns", u64), ("status", s32), ("flags", u32),
+                ("sum_exec_ns", u64), ("utime_ns", u64), ("stime_ns", u64),
+                ("nvcsw", u64), ("nivcsw", u64), ("min_flt", u64), ("maj_flt", u64),
+                ("maxrss_pages", u64), ("hiwater_pages", u64),
+                ("rchar", u64), ("wchar", u64), ("syscr", u64), ("syscw", u64),
+                ("read_bytes", u64), ("write_bytes", u64), ("cancelled_write_bytes", u64),
+                ("threads", u32), ("_pad", u32)]
+
+
+class TrackVal(ctypes.Structure):
+    """value of the `tracked` map (struct track_val in proc.bpf.c)"""
+
+    _fields_ = [("start_ns", u64), ("state", u32), ("_pad", u32)]
+
+
+# C struct name in BTF -> mirror, for the layout test
+MIRRORS = {
+    "osre_hdr": Hdr, "osre_ident": Ident, "osre_ctx": Ctx, "osre_fork_event": ForkEvent,
+    "osre_exec_event": ExecEvent, "osre_exit_event": ExitEvent, "track_val": TrackVal,
+}
+DECODERS = {EV_FORK: ForkEvent, EV_EXEC: ExecEvent, EV_EXIT: ExitEvent}
+
+
+class AbiMismatch(ValueError):
+    pass
+
+
+def decode(raw: bytes):
+    """bytes from the ring -> (type, struct). One decoder per event type (tetragon style)."""
+    hdr = Hdr.from_buffer_copy(raw, 0)
+    if hdr.version != ABI_VERSION:
+        raise AbiMismatch(f"event ABI version {hdr.version}, expected {ABI_VERSION}: rebuild with make bpf")
+    cls = DECODERS.get(hdr.type)
+    if cls is None or len(raw) < ctypes.sizeof(cls):
+        raise AbiMismatch(f"unknown or short event type {hdr.type} ({len(raw)} bytes)")
+    return hdr.type, cls.from_buffer_copy(raw)
+
+
+def split_argv(buf: bytes) -> list[str]:
+    """NUL-separated argv bytes -> list; a truncated last arg is kept as is."""
+    if buf.endswith(b"\0"):
+        buf = buf[:-1]
+    return [a.decode("utf-8", "replace") for a in buf.split(b"\0")] if buf else []

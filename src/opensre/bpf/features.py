@@ -1,0 +1,81 @@
+"""Kernel feature probes: ask the kernel, never compare version numbers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FeatureUnsupported, PermissionProblem
+from . import libbpf
+
+DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
+CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+
+
+def kernel_btf_path(override: str | None = None) -> str:
+    return override or os.environ.get("OPENSRE_BTF") or DEFAULT_BTF
+
+
+def effective_caps(status: str = "/proc/self/status") -> int:
+    for line in Path(status).read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def has_bpf_privileges(caps: int | None = None) -> bool:
+    caps = effective_caps() if caps is None else caps
+    if caps & (1 << CAP_SYS_ADMIN):
+        return True
+    return bool(caps & (1 << CAP_BPF)) and bool(caps & (1 << CAP_PERFMON))
+
+
+def require_basics(btf_override: str | None = None) -> None:
+    """The checks every load needs, as one clear error each."""
+    if not has_bpf_privileges():
+        raise PermissionProblem("opensre needs root to load BPF programs (no CAP_BPF/CAP_PERFMON)")
+    path = kernel_btf_path(btf_override)
+    if not Path(path).is_file():
+        raise FeatureUnsupported(
+            f"kernel BTF not found at {path}",
+            "this kernel was built without CONFIG_DEBUG_INFO_BTF=y; use a distribution kernel with BTF "
+            "or point OPENSRE_BTF at a BTF file for this kernel (e.g. from btfhub)")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def probe_all(btf_override: str | None = None) -> list[Check]:
+    """Everything `opensre doctor` reports, without loading our own programs."""
+    out = []
+    priv = has_bpf_privileges()
+    out.append(Check("privileges", priv, "root/CAP_BPF+CAP_PERFMON" if priv else "not privileged",
+                     "" if priv else "run with sudo"))
+    path = kernel_btf_path(btf_override)
+    btf_ok = Path(path).is_file()
+    out.append(Check("kernel BTF", btf_ok, path if btf_ok else f"{path} missing",
+                     "" if btf_ok else "needs CONFIG_DEBUG_INFO_BTF=y (or OPENSRE_BTF=<file>)"))
+    try:
+        v = libbpf.version()
+        out.append(Check("libbpf", True, f"libbpf {v}"))
+    except FeatureUnsupported as e:
+        out.append(Check("libbpf", False, str(e), e.hint))
+        return out
+    tracefs = Path("/sys/kernel/tracing/events").is_dir()
+    out.append(Check("tracefs", tracefs, "/sys/kernel/tracing" if tracefs else "not mounted",
+                     "" if tracefs else "only classic tracepoints need it: mount -t tracefs nodev /sys/kernel/tracing"))
+    if priv:
+        l = libbpf.lib()
+        rb = l.libbpf_probe_bpf_map_type(libbpf.BPF_MAP_TYPE_RINGBUF, None) == 1
+        out.append(Check("ring buffer maps", rb, "supported" if rb else "unsupported",
+                         "" if rb else "needs a kernel with BPF_MAP_TYPE_RINGBUF (5.8+ features)"))
+        tr = l.libbpf_probe_bpf_prog_type(libbpf.BPF_PROG_TYPE_TRACING, None) == 1
+        out.append(Check("BTF tracepoints (tracing programs)", tr, "supported" if tr else "unsupported",
+                         "" if tr else "this kernel cannot load tp_btf programs"))
+    return out

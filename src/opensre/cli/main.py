@@ -1,0 +1,295 @@
+"""The thin CLI: parse -> call the library -> render -> map errors to exit codes.
+
+Exit codes: the command's own status for `run`; 0 ok; 1 an OpenSRE error (one line
+on stderr); 2 bad arguments."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from ..errors import OpenSREError, UsageError
+
+EXIT_ERROR, EXIT_USAGE = 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.exit(EXIT_USAGE, f"opensre: {message} (see `{self.prog} --help`)\n")
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().rstrip("ib").rstrip("b") if text[-1:].lower() in "bi" else text.strip().lower()
+    mult = units.get(t[-1:], 1)
+    num = t[:-1] if t[-1:] in units else t
+    try:
+        v = int(float(num) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 8M)") from None
+    if v < 4096:
+        raise argparse.ArgumentTypeError(f"size {text!r} is below one page (4K)")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="opensre", description="eBPF execution observability for pipelines and batch jobs")
+    p.add_argument("--version", action="version", version=f"opensre {__import__('opensre').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sp, collect=False):
+        sp.add_argument("--store", help="store file (default: $OPENSRE_STORE or ~/.local/share/opensre/HOST.sqlite)")
+        if collect:
+            sp.add_argument("--ringbuf-size", type=_size, default=8 << 20, metavar="SIZE",
+                            help="kernel event buffer (default 8M; rounded up to a power of two)")
+            sp.add_argument("--drain-ms", type=int, default=None, help="how often events are drained (ms)")
+            sp.add_argument("--redact-rules", action="append", default=[], metavar="FILE",
+                            help="extra argv redaction rules (YAML); repeatable")
+
+    r = sub.add_parser("run", help="run a command and observe it and everything it starts",
+                       usage="opensre run [options] -- CMD [ARGS...]")
+    common(r, collect=True)
+    r.add_argument("--name", help="a name for this run")
+    r.add_argument("--as-root", action="store_true", help="under sudo, run CMD as root instead of the invoking user")
+    r.add_argument("--linger", type=_positive_float, default=2.0, metavar="S",
+                   help="after CMD exits, wait up to S seconds for processes it left behind (default 2)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    r.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+
+    c = sub.add_parser("collect", help="observe the whole host until SIGINT/SIGTERM")
+    common(c, collect=True)
+    c.add_argument("--name", help="a name for this collection")
+    c.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    c.add_argument("--deny", action="append", default=[], metavar="COMM",
+                   help="also ignore processes with this command name; repeatable")
+
+    rs = sub.add_parser("runs", help="list stored runs")
+    common(rs)
+    rs.add_argument("-n", type=int, default=20, help="how many (default 20)")
+
+    s = sub.add_parser("show", help="a run's summary and process tree")
+    common(s)
+    s.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
+    s.add_argument("--width", type=int, default=80, help="command column width")
+
+    e = sub.add_parser("export", help="export a run's records")
+    common(e)
+    e.add_argument("--run", default="latest", help="run id, prefix, name or 'latest'")
+    e.add_argument("--format", choices=["jsonl"], default="jsonl")
+    e.add_argument("--what", choices=["processes", "execs"], default="processes")
+    e.add_argument("-o", "--output", help="file (default stdout)")
+
+    d = sub.add_parser("doctor", help="check that this kernel supports everything")
+    d.add_argument("--verbose", action="store_true", help="show full verifier logs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except OpenSREError as e:
+        print(f"opensre: {e.one_line()}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _store(args, readonly=False):
+    from ..store import Store
+
+    return Store(args.store, readonly=readonly)
+
+
+def _redactor(args):
+    from ..redact import Redactor
+
+    r = Redactor.from_files(list(getattr(args, "redact_rules", []) or []) + _user_rule_files())
+    return r.redact_argv
+
+
+def _user_rule_files() -> list[str]:
+    from pathlib import Path
+
+    cfg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    f = Path(cfg) / "opensre" / "redact.yaml"
+    return [str(f)] if f.exists() else []
+
+
+def _opts(args, host_wide: bool):
+    from ..collect import CollectorOptions
+
+    o = CollectorOptions(host_wide=host_wide, ringbuf_bytes=args.ringbuf_size)
+    if args.drain_ms:
+        o.drain_interval_ms = args.drain_ms
+    elif host_wide:
+        o.drain_interval_ms = 250
+    return o
+
+
+def cmd_run(args) -> int:
+    from ..collect import run_command
+    from ..report import run_summary
+
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
+    redact = _redactor(args)
+    store = _store(args)
+    res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
+                      as_invoking_user=not args.as_root, linger_s=args.linger)
+    if not args.quiet:
+        procs = list(store.processes(res.run.run_id))
+        print(run_summary(res.run, procs, str(store.path)), file=sys.stderr)
+    return res.exit_status
+
+
+def cmd_collect(args) -> int:
+    from ..collect import Collector
+    from ..collect.hostinfo import local_host
+    from ..collect.runner import new_run_id
+    from ..model import Run
+    from ..report import run_summary
+
+    opts = _opts(args, True)
+    opts.denylist += args.deny
+    store = _store(args)
+    store.mark_interrupted()
+    host = local_host()
+    store.put_host(host)
+    run = Run(run_id=new_run_id(), name=args.name or f"collect@{host.hostname}", mode="collect",
+              host_id=host.host_id, start_time_ns=time.time_ns(), collector_pid=os.getpid())
+    col = Collector(store, run, opts, redact=_redactor(args))
+    stop = []
+    old = {s: signal.signal(s, lambda *_: stop.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
+    col.start()
+    try:
+        store.put_run(run)
+        col.seed_existing()
+        print(f"opensre: collecting host-wide into {store.path} (run {run.run_id}); Ctrl-C to stop", file=sys.stderr)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        last = time.monotonic()
+        while not stop and (deadline is None or time.monotonic() < deadline):
+            col.poll()
+            if col.store_error:
+                print(f"opensre: {col.store_error.one_line()}", file=sys.stderr)
+            if time.monotonic() - last > 5:
+                run.process_count = col.written
+                run.drops, run.drop_detail = col.drops()
+                _try(store.put_run, run)
+                last = time.monotonic()
+        run.end_time_ns = time.time_ns()
+        col.finish()
+        run.status, run.process_count = "finished", col.written
+        store.put_run(run)
+    finally:
+        col.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    print(run_summary(run, list(store.processes(run.run_id)), str(store.path)), file=sys.stderr)
+    return 0
+
+
+def _try(fn, *a):
+    try:
+        fn(*a)
+    except OpenSREError as e:
+        print(f"opensre: {e.one_line()}", file=sys.stderr)
+
+
+def cmd_runs(args) -> int:
+    from ..report import fmt_s
+
+    store = _store(args, readonly=True)
+    runs = store.runs(args.n)
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'RUN':<12} {'STARTED':<19} {'WALL':>9} {'PROCS':>6} {'EXIT':>5} {'DROPS':>5} {'STATUS':<11} NAME / COMMAND")
+    for r in runs:
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.start_time_ns / 1e9))
+        wall = fmt_s(r.end_time_ns - r.start_time_ns) if r.end_time_ns else "-"
+        ex = f"s{r.exit_signal}" if r.exit_signal else ("-" if r.exit_code is None else str(r.exit_code))
+        label = r.name or " ".join(r.command)
+        print(f"{r.run_id:<12} {start:<19} {wall:>9} {r.process_count:>6} {ex:>5} {r.drops:>5} {r.status:<11} {label[:60]}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from ..report import process_tree, run_summary
+
+    store = _store(args, readonly=True)
+    run = store.resolve_run(args.run)
+    procs = list(store.processes(run.run_id))
+    print(run_summary(run, procs))
+    print()
+    print(process_tree(procs, width=args.width))
+    return 0
+
+
+def cmd_export(args) -> int:
+    import json
+
+    from ..export import write_processes
+
+    store = _store(args, readonly=True)
+    run = store.resolve_run(args.run)
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        if args.what == "processes":
+            write_processes(out, run.run_id, store.processes(run.run_id))
+        else:
+            for e in store.execs(run.run_id):
+                out.write(json.dumps({"run_id": run.run_id, **e.__dict__}) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from ..bpf import features
+    from ..bpf.loader import BpfObject
+
+    ok = True
+    for c in features.probe_all():
+        mark = "ok  " if c.ok else "FAIL"
+        print(f"[{mark}] {c.name}: {c.detail}" + (f"\n       fix: {c.fix}" if c.fix else ""))
+        ok &= c.ok or c.name == "tracefs"
+    if not ok:
+        return EXIT_ERROR
+    for name in ("proc",):
+        try:
+            with BpfObject(name) as o:
+                o.load()
+                o.attach()
+                progs = ", ".join(o.programs())
+            print(f"[ok  ] {name}.bpf.o loads and attaches: {progs}")
+        except OpenSREError as e:
+            ok = False
+            print(f"[FAIL] {name}.bpf.o: {e.one_line()}")
+            if args.verbose and getattr(e, "log", ""):
+                print(e.log)
+    return 0 if ok else EXIT_ERROR
+
+
+COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
+            "export": cmd_export, "doctor": cmd_doctor}
+
+if __name__ == "__main__":
+    sys.exit(main())

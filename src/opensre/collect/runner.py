@@ -1,0 +1,163 @@
+"""`opensre run`: start one command, observe its whole tree, save the run.
+
+The child is forked first and held on a pipe until the kernel's tracked set holds
+its pid, so not one of its descendants can slip past. Under sudo the command runs
+as the invoking user."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+from ..model import Process, Run
+from ..store import Store
+from .collector import Collector, CollectorOptions
+from .hostinfo import local_host
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class RunResult:
+    run: Run
+    incomplete: list[Process]
+    exit_status: int  # shell convention: code, or 128+signal
+
+
+def _target_user() -> tuple[int, int, str] | None:
+    """(uid, gid, name) of the user who ran sudo; None to keep our identity."""
+    if os.geteuid() != 0:
+        return None
+    uid = os.environ.get("SUDO_UID")
+    if not uid or uid == "0":
+        return None
+    import pwd
+
+    try:
+        pw = pwd.getpwuid(int(uid))
+    except KeyError:
+        return None
+    return pw.pw_uid, pw.pw_gid, pw.pw_name
+
+
+def _child(argv: list[str], gate: int, user) -> None:  # pragma: no cover - runs in the fork
+    try:
+        os.read(gate, 1)
+        for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(s, signal.SIG_DFL)
+        if user:
+            uid, gid, name = user
+            os.initgroups(name, gid)
+            os.setgid(gid)
+            os.setuid(uid)
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        os.write(2, f"opensre: {argv[0]}: command not found\n".encode())
+        os._exit(127)
+    except PermissionError as e:
+        os.write(2, f"opensre: {argv[0]}: {e.strerror}\n".encode())
+        os._exit(126)
+    except BaseException as e:
+        os.write(2, f"opensre: cannot start {argv[0]}: {e}\n".encode())
+        os._exit(126)
+
+
+def run_command(argv: list[str], store: Store, *, name: str | None = None,
+                opts: CollectorOptions | None = None, redact=None, as_invoking_user: bool = True,
+                linger_s: float = 2.0, on_started=None) -> RunResult:
+    """Observe `argv` and everything it starts. Returns when the command and its
+    descendants are done (or `linger_s` after the command, for daemons it left)."""
+    if not argv:
+        from ..errors import UsageError
+
+        raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
+    opts = opts or CollectorOptions()
+    host = local_host()
+    store.mark_interrupted()
+    store.put_host(host)
+    cmd, _ = redact(list(argv)) if redact else (list(argv), False)
+    run = Run(run_id=new_run_id(), name=name, mode="run", host_id=host.host_id, command=cmd,
+              start_time_ns=time.time_ns(), collector_pid=os.getpid())
+    col = Collector(store, run, opts, redact=redact)
+    col.start()
+    try:
+        store.put_run(run)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        gate_r, gate_w = os.pipe()
+        user = _target_user() if as_invoking_user else None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover
+            os.close(gate_w)
+            _child(argv, gate_r, user)
+        os.close(gate_r)
+        run.root_pid = pid
+        col.track(pid)
+        os.write(gate_w, b"g")
+        os.close(gate_w)
+        if on_started:
+            on_started(run)
+        status = _supervise(col, pid, linger_s)
+        run.end_time_ns = time.time_ns()
+        incomplete = col.finish()
+        code, sig = (os.waitstatus_to_exitcode(status), None)
+        if code < 0:
+            code, sig = None, -code
+        run.exit_code, run.exit_signal = code, sig
+        run.status = "finished"
+        run.process_count = col.written
+        store.put_run(run)
+        return RunResult(run, incomplete, 128 + sig if sig else code)
+    finally:
+        col.close()
+
+
+def _supervise(col: Collector, root: int, linger_s: float) -> int:
+    """Drain events and reap children until the root has exited and its tree is gone."""
+    forwarded = {}
+
+    def forward(signum, _frame):
+        forwarded[signum] = True
+        try:
+            os.kill(root, signum)
+        except ProcessLookupError:
+            pass
+
+    # A terminal's Ctrl-C already reaches the child (same process group): forwarding
+    # would deliver it twice. From anywhere else (kill -INT) we pass it on.
+    interactive = os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN if interactive else forward)
+    root_status = None
+    deadline = None
+    try:
+        while True:
+            col.poll()
+            while True:  # reap the root and any orphan handed to us (we are a subreaper)
+                try:
+                    pid, st = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                if pid == root:
+                    root_status = st
+                    deadline = time.monotonic() + linger_s
+            if root_status is not None:
+                # exit records arrive when the kernel frees each process: wait for the set to drain
+                if not col.tracked_pids() or time.monotonic() > deadline:
+                    col.poll(50)
+                    return root_status
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

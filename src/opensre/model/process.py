@@ -1,0 +1,111 @@
+"""Frozen records of what was observed. Field names are the export names: keep them stable."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class Process:
+    """One process (thread group), from its fork to its reaping.
+
+    `observed_since_ns` is set when collection began after the process started
+    (its exec metadata came from /proc, not the kernel event); `complete` is False
+    when the record has no final accounting (still running when collection ended).
+    """
+
+    pid: int
+    start_time_ns: int
+    ppid: int = 0
+    parent_start_time_ns: int | None = None
+    end_time_ns: int | None = None
+    exe: str = ""
+    comm: str = ""
+    argv: list[str] = field(default_factory=list)
+    argv_truncated: bool = False
+    argv_redacted: bool = False
+    uid: int | None = None
+    gid: int | None = None
+    cgroup_id: int | None = None
+    cgroup_path: str | None = None
+    pidns: int | None = None
+    mntns: int | None = None
+    netns: int | None = None
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    core_dumped: bool = False
+    cpu_user_ns: int | None = None
+    cpu_system_ns: int | None = None
+    peak_rss_bytes: int | None = None
+    maxrss_bytes: int | None = None
+    rchar: int | None = None
+    wchar: int | None = None
+    syscr: int | None = None
+    syscw: int | None = None
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+    cancelled_write_bytes: int | None = None
+    voluntary_ctxt_switches: int | None = None
+    involuntary_ctxt_switches: int | None = None
+    minor_faults: int | None = None
+    major_faults: int | None = None
+    threads: int | None = None
+    exec_count: int = 0
+    observed_since_ns: int | None = None
+    complete: bool = False
+    io_inclusive: bool = False  # I/O includes reaped children (per-thread sums were unavailable)
+
+    @property
+    def cpu_ns(self) -> int:
+        return (self.cpu_user_ns or 0) + (self.cpu_system_ns or 0)
+
+    @property
+    def tool(self) -> str:
+        base = self.exe.rsplit("/", 1)[-1] if self.exe else ""
+        return base or self.comm
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROCESS_FIELDS = [f.name for f in fields(Process)]
+
+
+@dataclass
+class Exec:
+    pid: int
+    start_time_ns: int
+    t_ns: int
+    exe: str
+    argv: list[str]
+    argv_truncated: bool = False
+
+
+@dataclass
+class Run:
+    run_id: str
+    name: str | None
+    mode: str  # "run" (one command) or "collect" (host-wide)
+    host_id: str
+    command: list[str] = field(default_factory=list)
+    start_time_ns: int = 0
+    end_time_ns: int | None = None
+    status: str = "running"  # running | finished | interrupted
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    root_pid: int | None = None
+    collector_pid: int | None = None
+    drops: int = 0
+    drop_detail: dict = field(default_factory=dict)
+    process_count: int = 0
+
+
+@dataclass
+class Host:
+    host_id: str
+    hostname: str
+    machine_id: str = ""
+    boot_id: str = ""
+    kernel: str = ""
+    cpus: int = 0
+    mem_bytes: int = 0

@@ -1,0 +1,3 @@
+from .summary import fmt_bytes, fmt_s, process_tree, run_summary
+
+__all__ = ["fmt_bytes", "fmt_s", "process_tree", "run_summary"]

@@ -1,0 +1,236 @@
+"""The embedded store: SQLite in WAL mode (crash safe, readable while the collector
+writes). The only module with SQL in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..errors import StoreError
+from ..model import PROCESS_FIELDS, Exec, Host, Process, Run
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+_RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
+             "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count"]
+_BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive"}
+
+
+def default_store_path() -> Path:
+    """$OPENSRE_STORE, else a per-user, per-host file. Under sudo it belongs to the
+    invoking user, so `opensre runs` works without root afterwards."""
+    env = os.environ.get("OPENSRE_STORE")
+    if env:
+        return Path(env)
+    home = Path.home()
+    sudo_user = os.environ.get("SUDO_USER")
+    if sudo_user and os.geteuid() == 0:
+        import pwd
+
+        try:
+            home = Path(pwd.getpwnam(sudo_user).pw_dir)
+        except KeyError:
+            pass
+    base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share") if not sudo_user else home / ".local" / "share"
+    return base / "opensre" / f"{os.uname().nodename}.sqlite"
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False):
+        self.path = Path(path) if path else default_store_path()
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"no store at {self.path}", "run `opensre run -- CMD` first, or pass --store")
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=10)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                _give_to_sudo_user(self.path)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open store {self.path}: {e}",
+                             "check the path and free disk space; the file may not be an OpenSRE store") from None
+        self.db.row_factory = sqlite3.Row
+        if readonly:
+            v = self.schema_version()
+            if v > SCHEMA_VERSION:
+                raise StoreError(f"store {self.path} has schema v{v}, newer than this opensre (v{SCHEMA_VERSION})",
+                                 "upgrade opensre")
+
+    # -- schema -----------------------------------------------------------------
+    def schema_version(self) -> int:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        v = self.schema_version()
+        if v > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema v{v}, newer than this opensre", "upgrade opensre")
+        for step in range(v + 1, SCHEMA_VERSION + 1):
+            with self.db:
+                self.db.executescript(MIGRATIONS[step])
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(step),))
+
+    # -- writes -----------------------------------------------------------------
+    def put_host(self, h: Host) -> None:
+        with self._tx():
+            self.db.execute("INSERT OR REPLACE INTO hosts VALUES (?,?,?,?,?,?,?)",
+                            (h.host_id, h.hostname, h.machine_id, h.boot_id, h.kernel, h.cpus, h.mem_bytes))
+
+    def put_run(self, r: Run) -> None:
+        row = [getattr(r, c) for c in _RUN_COLS]
+        row[_RUN_COLS.index("command")] = json.dumps(r.command)
+        row[_RUN_COLS.index("drop_detail")] = json.dumps(r.drop_detail)
+        with self._tx():
+            self.db.execute(f"INSERT OR REPLACE INTO runs ({','.join(_RUN_COLS)}) VALUES ({','.join('?' * len(_RUN_COLS))})", row)
+
+    def put_batch(self, run_id: str, processes: Iterable[Process], execs: Iterable[Exec] = ()) -> None:
+        """One transaction per collector drain: cheap, and a crash loses at most one batch."""
+        prow = [[run_id] + [_sql(p, f) for f in PROCESS_FIELDS] for p in processes]
+        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, json.dumps(e.argv), int(e.argv_truncated)) for e in execs]
+        if not prow and not erow:
+            return
+        with self._tx():
+            if prow:
+                self.db.executemany(
+                    f"INSERT OR REPLACE INTO processes (run_id,{','.join(PROCESS_FIELDS)}) "
+                    f"VALUES ({','.join('?' * (len(PROCESS_FIELDS) + 1))})", prow)
+            if erow:
+                self.db.executemany("INSERT INTO execs VALUES (?,?,?,?,?,?,?)", erow)
+
+    def mark_interrupted(self) -> int:
+        """Runs left 'running' by a collector that no longer exists (killed, power loss)."""
+        n = 0
+        for row in self.db.execute("SELECT run_id, collector_pid FROM runs WHERE status='running'").fetchall():
+            if not _alive(row["collector_pid"]):
+                with self._tx():
+                    self.db.execute("UPDATE runs SET status='interrupted', process_count="
+                                    "(SELECT COUNT(*) FROM processes WHERE run_id=?) WHERE run_id=?",
+                                    (row["run_id"], row["run_id"]))
+                n += 1
+        return n
+
+    def _tx(self):
+        return _Tx(self)
+
+    # -- reads ------------------------------------------------------------------
+    def runs(self, limit: int | None = None) -> list[Run]:
+        q = "SELECT * FROM runs ORDER BY start_time_ns DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return [_run(r) for r in self.db.execute(q)]
+
+    def resolve_run(self, ref: str) -> Run:
+        """A run by id, unique id prefix, name (latest of that name), or 'latest'."""
+        if ref == "latest":
+            row = self.db.execute("SELECT * FROM runs ORDER BY start_time_ns DESC LIMIT 1").fetchone()
+        else:
+            row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (ref,)).fetchone()
+            if row is None:
+                rows = self.db.execute("SELECT * FROM runs WHERE run_id LIKE ? LIMIT 2", (ref + "%",)).fetchall()
+                if len(rows) == 1:
+                    row = rows[0]
+                elif len(rows) > 1:
+                    raise StoreError(f"run id prefix {ref!r} is ambiguous", "give more characters")
+            if row is None:
+                row = self.db.execute("SELECT * FROM runs WHERE name=? ORDER BY start_time_ns DESC LIMIT 1",
+                                      (ref,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {ref!r} in {self.path}", "list runs with `opensre runs`")
+        return _run(row)
+
+    def processes(self, run_id: str) -> Iterator[Process]:
+        cur = self.db.execute(f"SELECT {','.join(PROCESS_FIELDS)} FROM processes WHERE run_id=? "
+                              "ORDER BY start_time_ns, pid", (run_id,))
+        for row in cur:
+            yield _process(row)
+
+    def execs(self, run_id: str) -> Iterator[Exec]:
+        for r in self.db.execute("SELECT * FROM execs WHERE run_id=? ORDER BY t_ns", (run_id,)):
+            yield Exec(r["pid"], r["start_time_ns"], r["t_ns"], r["exe"], json.loads(r["argv"]), bool(r["argv_truncated"]))
+
+    def host(self, host_id: str) -> Host | None:
+        r = self.db.execute("SELECT * FROM hosts WHERE host_id=?", (host_id,)).fetchone()
+        return Host(**dict(r)) if r else None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _Tx:
+    """A transaction whose disk errors become StoreError (a full disk must say so)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def __enter__(self):
+        self.store.db.execute("BEGIN")
+
+    def __exit__(self, et, ev, tb):
+        db = self.store.db
+        if et is None:
+            try:
+                db.commit()
+                return False
+            except sqlite3.Error as e:
+                ev = e
+        db.rollback()
+        if isinstance(ev, sqlite3.Error):
+            raise StoreError(f"cannot write to store {self.store.path}: {ev}",
+                             "free disk space or choose another --store; the data is kept in memory until then") from None
+        return False
+
+
+def _sql(p: Process, f: str):
+    v = getattr(p, f)
+    if f == "argv":
+        return json.dumps(v)
+    if f in _BOOL_FIELDS:
+        return int(bool(v))
+    return v
+
+
+def _process(row) -> Process:
+    d = dict(zip(PROCESS_FIELDS, row))
+    d["argv"] = json.loads(d["argv"]) if d["argv"] else []
+    for f in _BOOL_FIELDS:
+        d[f] = bool(d[f])
+    return Process(**d)
+
+
+def _run(row) -> Run:
+    d = dict(row)
+    d["command"] = json.loads(d["command"]) if d["command"] else []
+    d["drop_detail"] = json.loads(d["drop_detail"]) if d["drop_detail"] else {}
+    return Run(**d)
+
+
+def _alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a live pid may be a different program now; good enough with the status check
+    return True
+
+
+def _give_to_sudo_user(path: Path) -> None:
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() != 0 or not uid:
+        return
+    for p in (path.parent, path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.exists():
+                os.chown(p, int(uid), int(gid or uid))
+        except OSError:
+            pass
