@@ -113,6 +113,8 @@ class BpfObject:
     """One BPF ELF object: open() -> configure -> load() -> attach() -> close()."""
 
     def __init__(self, name: str, *, btf_path: str | None = None, check: bool = True):
+        # a BTF file for kernels built without it (e.g. from btfhub): OPENSRE_BTF
+        btf_path = btf_path or os.environ.get("OPENSRE_BTF")
         if check:
             require_basics(btf_path)
         self.name = name

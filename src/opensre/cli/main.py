@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except UsageError as e:
+        print(f"opensre: {e.one_line()}", file=sys.stderr)
+        return EXIT_USAGE
     except OpenSREError as e:
         print(f"opensre: {e.one_line()}", file=sys.stderr)
         return EXIT_ERROR
@@ -108,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _preflight():
+    """Fail on privileges/BTF before touching the store or starting anything."""
+    from ..bpf.features import require_basics
+
+    require_basics()
 
 
 def _store(args, readonly=False):
@@ -149,6 +159,7 @@ def cmd_run(args) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
+    _preflight()
     redact = _redactor(args)
     store = _store(args)
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
@@ -166,6 +177,7 @@ def cmd_collect(args) -> int:
     from ..model import Run
     from ..report import run_summary
 
+    _preflight()
     opts = _opts(args, True)
     opts.denylist += args.deny
     store = _store(args)

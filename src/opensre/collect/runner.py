@@ -123,7 +123,8 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
 
 
 def _supervise(col: Collector, root: int, linger_s: float) -> int:
-    """Drain events and reap children until the root has exited and its tree is gone."""
+    """Drain events and reap children until the root has exited and its tree is gone
+    (or nothing has happened for `linger_s`: a daemon it left keeps running)."""
     forwarded = {}
 
     def forward(signum, _frame):
@@ -142,7 +143,8 @@ def _supervise(col: Collector, root: int, linger_s: float) -> int:
     deadline = None
     try:
         while True:
-            col.poll()
+            if col.poll() and deadline is not None:
+                deadline = time.monotonic() + linger_s  # still draining: not stuck yet
             while True:  # reap the root and any orphan handed to us (we are a subreaper)
                 try:
                     pid, st = os.waitpid(-1, os.WNOHANG)

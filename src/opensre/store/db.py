@@ -206,6 +206,8 @@ def _process(row) -> Process:
 
 def _run(row) -> Run:
     d = dict(row)
+    if d["status"] == "running" and not _alive(d["collector_pid"]):
+        d["status"] = "interrupted"  # its collector was killed; readers see it as such
     d["command"] = json.loads(d["command"]) if d["command"] else []
     d["drop_detail"] = json.loads(d["drop_detail"]) if d["drop_detail"] else {}
     return Run(**d)
