@@ -146,16 +146,32 @@ class CollectorProc:
     def stop(self, timeout: float = 300.0) -> dict:
         """SIGINT, wait for the summary; returns {rc, stop_s, processes, drops, drop_detail, stderr}."""
         t0 = time.monotonic()
+        out: dict = {}
+        try:
+            st = proc_stat(self.pid)
+            out["cpu_at_sigint_s"] = round(st["utime"] + st["stime"], 3)
+        except OSError:
+            pass
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGINT)
-        try:
-            rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait()
+        # reap it ourselves to get its rusage: total CPU including the final drain
+        ru = None
+        while self.p.returncode is None:
+            pid, status, ru_ = os.wait4(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                ru = ru_
+                self.p.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() - t0 > timeout:
+                self.p.kill()
+            time.sleep(0.01)
+        rc = self.p.returncode
         self._fh.close()
         self.stderr = self.log.read_text(errors="replace")
-        out = {"rc": rc, "stop_s": time.monotonic() - t0, "stderr": self.stderr}
+        out.update({"rc": rc, "stop_s": time.monotonic() - t0, "stderr": self.stderr})
+        if ru is not None:
+            out["cpu_total_s"] = round(ru.ru_utime + ru.ru_stime, 3)
+            out["maxrss_mb"] = round(ru.ru_maxrss / 1024, 1)
         out.update(parse_summary(self.stderr))
         return out
 
@@ -167,10 +183,10 @@ class CollectorProc:
 
 def parse_summary(text: str) -> dict:
     out: dict = {}
-    m = re.search(r"^\s*processes\s+(\d+)", text, re.M)
+    m = re.search(r"^[ \t]*processes[ \t]+(\d+)", text, re.M)
     if m:
         out["processes"] = int(m.group(1))
-    m = re.search(r"^\s*drops\s+(\d+)\s*(.*)$", text, re.M)
+    m = re.search(r"^[ \t]*drops[ \t]+(\d+)[ \t]*(.*)$", text, re.M)
     if m:
         out["drops"] = int(m.group(1))
         out["drop_detail"] = m.group(2).strip()

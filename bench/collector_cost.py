@@ -61,11 +61,28 @@ def write_sysctl(v: str) -> bool:
         return False
 
 
+def prog_ids_of(pid: int) -> set[int]:
+    """ids of the BPF programs pid holds: prog and link fds show "prog_id:" in
+    /proc/PID/fdinfo (bpftool here has no "pids" field)."""
+    ids = set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(f"{d}/{fd}") as f:
+                for ln in f:
+                    if ln.startswith("prog_id:"):
+                        ids.add(int(ln.split()[1]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return ids
+
+
 def prog_snapshot(pid: int) -> dict[int, dict]:
-    """BPF programs that belong to pid (bpftool's "pids"), by prog id."""
+    """run counters of the BPF programs that belong to pid, by prog id."""
     out = {}
+    mine = prog_ids_of(pid)
     for p in C.bpf_progs():
-        if any(x.get("pid") == pid for x in p.get("pids", [])):
+        if p.get("id") in mine or any(x.get("pid") == pid for x in p.get("pids", [])):
             out[p["id"]] = {"name": p.get("name", "?"), "run_cnt": p.get("run_cnt", 0),
                             "run_time_ns": p.get("run_time_ns", 0)}
     return out
@@ -176,6 +193,10 @@ def main() -> int:
         res["store"] = {"processes": len(procs), "comm_true": len(trues), "comm_true_from_driver": len(mine),
                         "comm_true_from_driver_complete": sum(bool(p.get("complete")) for p in mine),
                         "incomplete": sum(not p.get("complete") for p in procs)}
+        # which of the driver's execs lack their exit record (index in start order, from the end)
+        order = sorted(mine, key=lambda p: p["start_time_ns"])
+        res["store"]["driver_incomplete_from_end"] = [len(order) - i for i, p in enumerate(order)
+                                                      if not p.get("complete")]
     finally:
         if stats_on:
             write_sysctl(old_stats or "0")
@@ -211,7 +232,10 @@ def report(res: dict, args) -> None:
     if launched:
         extra = load["sched_s"] - (res["idle"]["sched_s"] / res["idle"]["seconds"] * load["seconds"]
                                    if "idle" in res else 0)
-        print(f"        ~{extra / launched * 1e6:.0f} us of collector CPU per exec above the idle floor")
+        if extra > 0:
+            print(f"        ~{extra / launched * 1e6:.0f} us of collector CPU per exec above the idle floor")
+        else:
+            print("        (the idle window was busier than the load window: other work on the host)")
     print(f"  memory  VmHWM {hwm_mb:.1f} MB (peak RSS), VmRSS {mem['VmRSS'] / 1024:.1f} MB at the end")
     for name, w in (("idle", res.get("idle")), ("load", load)):
         if not w or not w["bpf"]["programs"]:
@@ -221,7 +245,9 @@ def report(res: dict, args) -> None:
               f"{w['bpf']['pct_core']:.3f}% of a core")
     print(f"  store: {store['comm_true_from_driver']}/{launched} /bin/true from the driver "
           f"({store['comm_true_from_driver_complete']} complete), {store['comm_true']} comm=true overall, "
-          f"{store['processes']} processes in the run")
+          f"{store['processes']} processes in the run"
+          + (f"; incomplete driver execs (k-th from last): {store['driver_incomplete_from_end'][:10]}"
+             if store["driver_incomplete_from_end"] else ""))
     print(f"  drops: {stop.get('drops')} {stop.get('drop_detail') or ''} (collector rc {stop['rc']}, "
           f"stop took {stop['stop_s']:.2f}s)")
     cpu_ok = load["cpu_pct_core"] <= TARGET_CPU_PCT

@@ -196,13 +196,16 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct track_val *tv = lookup_tracked(task, tgid);
 
+	__u32 denied = 0;
+
 	if (!tv && !host_wide)
 		return 0;
 	if (host_wide) {
 		char comm[OSRE_COMM_LEN] = {};
 		struct track_val ntv = {};
 		BPF_CORE_READ_STR_INTO(&comm, task, comm);
-		ntv.state = bpf_map_lookup_elem(&deny_comm, &comm) ? OSRE_DENIED : OSRE_TRACKED;
+		denied = bpf_map_lookup_elem(&deny_comm, &comm) != 0;
+		ntv.state = denied ? OSRE_DENIED : OSRE_TRACKED;
 		ntv.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 		if (!tv || tv->state != ntv.state) {
 			if (bpf_map_update_elem(&tracked, &tgid, &ntv, BPF_ANY)) {
@@ -210,7 +213,8 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 				return 0;
 			}
 		}
-		if (ntv.state != OSRE_TRACKED)
+		/* a process we announced at fork turns denied: tell user space to drop it */
+		if (ntv.state != OSRE_TRACKED && !(tv && tv->state == OSRE_TRACKED))
 			return 0;
 	} else if (tv->state != OSRE_TRACKED) {
 		return 0;
@@ -225,6 +229,15 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	fill_ident(&e->id, task);
 	fill_ctx(&e->ctx, task);
 	e->flags = 0;
+	e->argv_len = 0;
+	e->argv_total = 0;
+	if (denied) {
+		e->flags = OSRE_EXEC_DENIED;
+		e->filename[0] = 0;
+		stat_inc(OSRE_STAT_EVENTS);
+		bpf_ringbuf_submit(e, submit_flags());
+		return 0;
+	}
 
 	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename),
 					   BPF_CORE_READ(bprm, filename));

@@ -27,6 +27,7 @@ enum osre_track_state {
 enum osre_exec_flags {
 	OSRE_ARGV_TRUNCATED = 1,
 	OSRE_FILENAME_TRUNCATED = 2,
+	OSRE_EXEC_DENIED = 4, /* host-wide: the new image is denylisted; forget this process */
 };
 
 enum osre_exit_flags {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -170,12 +171,27 @@ def test_input_is_not_modified(r):
 _SHARED = Redactor.from_files()  # hypothesis does not mix with function-scoped fixtures
 
 
+# Arbitrary text, salted with words the rules react to so that flag handling
+# (values taken from the next argument, nested command lines) is exercised too.
+_words = st.sampled_from(["--password", "-p", "-pX", "mysql", "curl", "-u", "a:b", "--token=", "bash -c", "x://u:p@h", " "])
+_args = st.one_of(st.text(), _words, st.lists(st.one_of(st.text(), _words)).map("".join))
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text()))
+@given(st.lists(_args))
 def test_never_raises_and_never_adds_arguments(argv):
     out, changed = _SHARED.redact_argv(argv)
     assert len(out) == len(argv)
     assert changed == (out != argv)
+    assert all(isinstance(a, str) for a in out)
+
+
+@pytest.mark.parametrize("arg", ["a." * 5000, "a_" * 5000, "token:" + " " * 10000, "a://" + "b:" * 5000, "eyJ" * 3000])
+def test_pathological_arguments_stay_fast(arg):
+    # argv is attacker-influenced: no rule may backtrack quadratically on it
+    start = time.perf_counter()
+    _SHARED.redact_argv(["bash", "-c", arg])
+    assert time.perf_counter() - start < 1.0
 
 
 # ------------------------------------------------------------ user rule files
@@ -216,7 +232,7 @@ def test_files_apply_in_order_and_empty_file_is_fine(tmp_path):
     a = write(tmp_path, "rules:\n  - {name: a, kind: pattern, regex: 'foo'}\n", "a.yaml")
     b = write(tmp_path, "disable: [a]\n", "b.yaml")
     empty = write(tmp_path, "# nothing yet\n", "empty.yaml")
-    assert Redactor.from_files([a, empty]).redact_text("foo") == M
+    assert Redactor.from_files([str(a), empty]).redact_text("foo") == M
     assert Redactor.from_files([a, b]).redact_text("foo") == "foo"
 
 

@@ -129,16 +129,28 @@ def _store(args, readonly=False):
 def _redactor(args):
     from ..redact import Redactor
 
+    from functools import lru_cache
+
     r = Redactor.from_files(list(getattr(args, "redact_rules", []) or []) + _user_rule_files())
-    return r.redact_argv
+
+    # pipelines repeat the same command lines thousands of times: redact each once
+    @lru_cache(maxsize=4096)
+    def cached(argv: tuple) -> tuple:
+        out, changed = r.redact_argv(list(argv))
+        return tuple(out), changed
+
+    def redact(argv: list[str]) -> tuple[list[str], bool]:
+        out, changed = cached(tuple(argv))
+        return list(out), changed
+
+    return redact
 
 
 def _user_rule_files() -> list[str]:
-    from pathlib import Path
+    from ..redact import user_rules_path
 
-    cfg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    f = Path(cfg) / "opensre" / "redact.yaml"
-    return [str(f)] if f.exists() else []
+    f = user_rules_path()
+    return [str(f)] if f is not None and f.exists() else []
 
 
 def _opts(args, host_wide: bool):

@@ -262,6 +262,13 @@ class Collector:
         self._apply_ctx(p, ev.ctx)
 
     def _on_exec(self, ev) -> None:
+        if ev.flags & abi.EXEC_DENIED:
+            key = self._key_of(ev.id)
+            self.live.pop(key, None)
+            self._adopt.pop(ev.id.pid, None)
+            if self._by_pid.get(ev.id.pid) == key:
+                del self._by_pid[ev.id.pid]
+            return
         p = self._record_for(ev.id)
         self._apply_ident(p, ev.id)
         self._apply_ctx(p, ev.ctx)

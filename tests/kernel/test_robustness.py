@@ -1,0 +1,105 @@
+"""Robustness: killed collector, undersized ring buffer, no privileges, no BTF."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from conftest import opensre_cmd
+from test_completeness import build_storm
+
+
+def _runs(store):
+    out = subprocess.run(opensre_cmd() + ["runs", "--store", str(store)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _our_programs() -> set[str]:
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p.get("name", "") for p in json.loads(out)} & {"on_fork", "on_exec", "on_exit", "on_free"}
+
+
+def test_kill_9_collector_keeps_store_readable(observe, store):
+    first = observe(["bash", "-c", "/bin/true; /bin/true"], "--name", "earlier", check_status=0)
+    before = first.export()
+    assert len(before) == 2  # bash execs the last command itself
+    victim = subprocess.Popen(opensre_cmd() + ["run", "--store", str(store), "--name", "victim", "--", "sleep", "30"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while "victim" not in _runs(store):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    subprocess.run(["pkill", "-f", "^sleep 30$"])
+    listing = _runs(store)
+    assert "interrupted" in listing and "earlier" in listing
+    assert first.export(run="earlier") == before
+    sqlite3.connect(store).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # nothing is pinned: the kernel detached the programs with the process
+    deadline = time.time() + 10
+    while _our_programs():
+        assert time.time() < deadline, _our_programs()
+        time.sleep(0.2)
+
+
+def test_undersized_ring_buffer_reports_drops(observe, store, tmp_path):
+    exe = build_storm(tmp_path)
+    obs = observe([str(exe), "5", "5", "20", "1"], "--ringbuf-size", "4K", "--drain-ms", "1000", check_status=0)
+    line = next(l for l in obs.stderr.splitlines() if l.strip().startswith("drops"))
+    n = int(line.split()[1])
+    assert n > 0, obs.stderr
+    assert "dropped_" in line
+    row = sqlite3.connect(store).execute("SELECT drops FROM runs").fetchone()
+    assert row[0] == n
+    assert f" {n} " in _runs(store)
+
+
+def test_without_privileges_one_clear_line(tmp_path):
+    # root without capabilities: an empty bounding set leaves CapEff at zero
+    p = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", *opensre_cmd(),
+                        "run", "--store", str(tmp_path / "s.sqlite"), "--", "true"],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1 and "needs root" in p.stderr and "sudo" in p.stderr, p.stderr
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_missing_btf_one_clear_line(tmp_path):
+    env = dict(os.environ, OPENSRE_BTF=str(tmp_path / "no-such-btf"))
+    p = subprocess.run(opensre_cmd() + ["run", "--store", str(tmp_path / "s.sqlite"), "--", "true"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1 and "kernel BTF not found" in p.stderr and "CONFIG_DEBUG_INFO_BTF" in p.stderr
+
+
+def test_exit_status_and_command_not_found(observe):
+    assert observe(["bash", "-c", "exit 7"]).returncode == 7
+    o = observe(["definitely-not-a-command-xyz"])
+    assert o.returncode == 127 and "command not found" in o.stderr
+
+
+def test_runs_as_invoking_user_under_sudo(observe):
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534", SUDO_USER="nobody")
+    o = observe(["id", "-u"], env=env, check_status=0)
+    assert o.stdout.strip() == "65534"
+    (rec,) = o.export()
+    assert rec["uid"] == 65534
+
+
+def test_sigterm_is_forwarded_and_run_saved(store):
+    p = subprocess.Popen(opensre_cmd() + ["run", "--store", str(store), "--", "sleep", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 128 + 15, err
+    assert "sig 15" in err or "exit sig 15" in err
+    recs = subprocess.run(opensre_cmd() + ["export", "--store", str(store)], capture_output=True, text=True).stdout
+    (rec,) = [json.loads(l) for l in recs.splitlines()]
+    assert rec["exit_signal"] == 15 and rec["complete"]
