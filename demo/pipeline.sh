@@ -12,7 +12,7 @@ with open(sys.argv[1], "w") as f:
         f.write("".join(random.choice("ACGT") for _ in range(30)) + "\n")
 PY
 gzip -k -1 "$work/reads.txt"
-zcat "$work/reads.txt.gz" | sort | uniq -c | sort -rn | head -n 3 > "$work/top.txt"
+zcat "$work/reads.txt.gz" | sort | uniq -c | sort -rn | sed -n "1,3p" > "$work/top.txt"
 for i in 1 2 3 4; do
   ( awk '{ n += length($0) } END { print n }' "$work/reads.txt" > "$work/len.$i" ) &
 done
