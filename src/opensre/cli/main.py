@@ -176,6 +176,11 @@ def cmd_run(args) -> int:
     store = _store(args)
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
                       as_invoking_user=not args.as_root, linger_s=args.linger)
+    if res.store_error:
+        where = f"; {res.run.process_count} processes stored, the rest saved to {res.spill_path}" if res.spill_path \
+            else "; records could not be saved anywhere"
+        print(f"opensre: {res.store_error}{where}", file=sys.stderr)
+        return res.exit_status
     if not args.quiet:
         procs = list(store.processes(res.run.run_id))
         print(run_summary(res.run, procs, str(store.path)), file=sys.stderr)

@@ -183,6 +183,33 @@ class Collector:
         self.written += len(self._done)
         self._done, self._execs = [], []
 
+    def spill(self) -> str | None:
+        """When the store cannot take them (full disk), write the records still held
+        in memory as JSON Lines somewhere else, so nothing is lost. Returns the path."""
+        if not self._done and not self._execs:
+            return None
+        import json
+        import tempfile
+
+        from ..export import process_record
+
+        name = f"opensre-spill-{self.run.run_id}.jsonl"
+        for d in (os.environ.get("OPENSRE_SPILL_DIR"), "/dev/shm", tempfile.gettempdir()):
+            if not d or not os.path.isdir(d):
+                continue
+            path = os.path.join(d, name)
+            try:
+                with open(path, "a") as f:
+                    for p in self._done:
+                        f.write(json.dumps(process_record(self.run.run_id, p)) + "\n")
+                    for e in self._execs:
+                        f.write(json.dumps({"run_id": self.run.run_id, "record": "exec", **e.__dict__}) + "\n")
+            except OSError:
+                continue
+            self._done, self._execs = [], []
+            return path
+        return None
+
     def tracked_pids(self) -> list[int]:
         m = self.obj.map("tracked")
         out = []

@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ..errors import StoreError
 from ..model import Process, Run
 from ..store import Store
 from .collector import Collector, CollectorOptions
@@ -31,6 +32,8 @@ class RunResult:
     run: Run
     incomplete: list[Process]
     exit_status: int  # shell convention: code, or 128+signal
+    store_error: str | None = None  # the store could not take everything...
+    spill_path: str | None = None   # ...so the rest is here (JSON Lines)
 
 
 def _target_user() -> tuple[int, int, str] | None:
@@ -116,8 +119,16 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
         run.exit_code, run.exit_signal = code, sig
         run.status = "finished"
         run.process_count = col.written
-        store.put_run(run)
-        return RunResult(run, incomplete, 128 + sig if sig else code)
+        result = RunResult(run, incomplete, 128 + sig if sig else code)
+        try:
+            store.put_run(run)
+        except StoreError as e:
+            col.store_error = e
+        if col.store_error is not None:
+            # observe, never control: the command's status stands, the data is kept aside
+            result.store_error = col.store_error.one_line()
+            result.spill_path = col.spill()
+        return result
     finally:
         col.close()
 
