@@ -30,10 +30,10 @@ $(BUILD)/vmlinux.h: | deps
 
 # Objects are built from the committed source on every install; the .src-sha256
 # stamp records which source an object came from (checked by the loader's tests).
-$(OBJ_DIR)/%.bpf.o: bpf/%.bpf.c bpf/include/abi.h $(BUILD)/vmlinux.h
+$(OBJ_DIR)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) $(BUILD)/vmlinux.h
 	@mkdir -p $(OBJ_DIR)
 	clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -c $< -o $@
-	cat $< bpf/include/abi.h | sha256sum | cut -d' ' -f1 > $@.src-sha256
+	cat $< bpf/include/*.h | sha256sum | cut -d' ' -f1 > $@.src-sha256
 
 bpf: $(BPF_OBJ)
 

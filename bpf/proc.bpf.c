@@ -15,46 +15,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "include/abi.h"
+#include "include/maps.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* set by the loader before load (rodata) */
-const volatile __u32 host_wide = 0;        /* 1: track every new process unless denied */
-const volatile __u64 wakeup_bytes = 65536; /* wake user space once this much is queued */
-
 /* signal_struct flag, include/linux/sched/signal.h; unchanged since 2.6 */
 #define SIGNAL_GROUP_EXIT 0x00000004
-
-struct track_val {
-	__u64 start_ns;
-	__u32 state; /* osre_track_state */
-	__u32 _pad;
-};
-
-/* per thread group, filled as threads exit; consumed at the leader's free */
-struct acc_val {
-	__u64 start_ns;
-	__u64 end_ns;
-	__u64 hiwater_pages;
-	__u64 rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
-	__u32 threads;
-	__u32 _pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct track_val);
-} tracked SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct acc_val);
-} acc SEC(".maps");
 
 /* host-wide denylist, keyed by comm */
 struct {
@@ -64,55 +30,18 @@ struct {
 	__type(value, __u8);
 } deny_comm SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OSRE_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* resized by the loader */
-} events SEC(".maps");
-
 /* keep the ABI structs in the object's BTF so Python can check its mirror */
 const struct osre_fork_event *_abi_fork __attribute__((unused));
 const struct osre_exec_event *_abi_exec __attribute__((unused));
 const struct osre_exit_event *_abi_exit __attribute__((unused));
+const struct osre_oom_event *_abi_oom __attribute__((unused));
+const struct osre_conn_event *_abi_conn __attribute__((unused));
+const struct osre_task_sample *_abi_sample __attribute__((unused));
 
-static __always_inline void stat_inc(__u32 idx)
+/* tracked threads get per-thread scheduler state (see sched.bpf.c) */
+static __always_inline void tstate_create(struct task_struct *t)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-	if (v)
-		(*v)++;
-}
-
-/* Batch wakeups: a wakeup per event costs more than the event (perf_spike.md §2).
- * User space drains on a timer; we only force a wakeup when the ring fills up. */
-static __always_inline __u64 submit_flags(void)
-{
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
-}
-
-static __always_inline void fill_hdr(struct osre_hdr *h, __u16 type, __u32 size)
-{
-	h->type = type;
-	h->version = OSRE_ABI_VERSION;
-	h->size = size;
-	h->ts_ns = bpf_ktime_get_boot_ns();
-}
-
-static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t)
-{
-	id->pid = BPF_CORE_READ(t, tgid);
-	id->ppid = BPF_CORE_READ(t, real_parent, tgid);
-	id->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-	id->uid = BPF_CORE_READ(t, real_cred, uid.val);
-	id->gid = BPF_CORE_READ(t, real_cred, gid.val);
-	BPF_CORE_READ_STR_INTO(&id->comm, t, comm);
+	bpf_task_storage_get(&tstore, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
 static __always_inline void fill_ctx(struct osre_ctx *c, struct task_struct *t)
@@ -136,30 +65,19 @@ static __always_inline void fill_ctx(struct osre_ctx *c, struct task_struct *t)
 	c->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
 }
 
-static __always_inline struct track_val *lookup_tracked(struct task_struct *t, __u32 tgid)
-{
-	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
-	if (!tv)
-		return 0;
-	/* pids are reused (pid_max can be 32768): a stale entry is not ours.
-	 * User space seeds roots with start_ns 0 (it cannot see the exact start):
-	 * the first event from that pid pins it. */
-	__u64 start = BPF_CORE_READ(t, group_leader, start_boottime);
-	if (tv->start_ns == 0)
-		tv->start_ns = start;
-	else if (tv->start_ns != start)
-		return 0;
-	return tv;
-}
-
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 
-	if (BPF_CORE_READ(child, pid) != ctgid)
-		return 0; /* a new thread, not a process */
+	if (BPF_CORE_READ(child, pid) != ctgid) {
+		/* a new thread: give it scheduler state if its group is tracked */
+		struct track_val *ttv = lookup_tracked(child, ctgid);
+		if (ttv && ttv->state == OSRE_TRACKED)
+			tstate_create(child);
+		return 0;
+	}
 
 	struct track_val *ptv = lookup_tracked(parent, ptgid);
 	struct track_val tv = {};
@@ -176,6 +94,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	if (tv.state != OSRE_TRACKED)
 		return 0;
+	tstate_create(child);
 
 	struct osre_fork_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -220,6 +139,9 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		return 0;
 	}
 
+	if (!denied)
+		tstate_create(task); /* the seeded root and pre-existing processes get it here */
+
 	struct osre_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(OSRE_STAT_DROP_EXEC);
@@ -262,38 +184,15 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	return 0;
 }
 
-static __always_inline __u64 mm_rss_pages(struct mm_struct *mm)
-{
-	/* same arithmetic as /proc/PID/status VmRSS: percpu_counter .count of the
-	 * file, anon and shmem counters (swap entries are not resident) */
-	__s64 f = BPF_CORE_READ(mm, rss_stat[0].count);
-	__s64 a = BPF_CORE_READ(mm, rss_stat[1].count);
-	__s64 s = BPF_CORE_READ(mm, rss_stat[3].count);
-	__s64 sum = (f > 0 ? f : 0) + (a > 0 ? a : 0) + (s > 0 ? s : 0);
-	return sum;
-}
-
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct track_val *tv = lookup_tracked(task, tgid);
-	if (!tv || tv->state != OSRE_TRACKED)
+	struct acc_val *a = acc_of(task, tgid, 1);
+	if (!a)
 		return 0;
-
-	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
-	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
-	if (!a || a->start_ns != start) {
-		struct acc_val zero = {.start_ns = start};
-		if (bpf_map_update_elem(&acc, &tgid, &zero, BPF_ANY)) {
-			stat_inc(OSRE_STAT_ACC_FULL);
-			return 0;
-		}
-		a = bpf_map_lookup_elem(&acc, &tgid);
-		if (!a)
-			return 0;
-	}
-	/* this thread's own I/O is final here: nothing after this point reads or writes */
+	/* this thread's own counters are final here: nothing after this point
+	 * reads, writes or sleeps on its behalf */
 	struct task_io_accounting io;
 	BPF_CORE_READ_INTO(&io, task, ioac);
 	__sync_fetch_and_add(&a->rchar, io.rchar);
@@ -303,6 +202,12 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->read_bytes, io.read_bytes);
 	__sync_fetch_and_add(&a->write_bytes, io.write_bytes);
 	__sync_fetch_and_add(&a->cancelled_write_bytes, io.cancelled_write_bytes);
+	__sync_fetch_and_add(&a->run_delay, BPF_CORE_READ(task, sched_info.run_delay));
+	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
+	if (ts) {
+		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
+		__sync_fetch_and_add(&a->sleep, ts->sleep_ns);
+	}
 	__sync_fetch_and_add(&a->threads, 1);
 
 	/* signal->live was decremented before this tracepoint: 0 means the group is
@@ -314,6 +219,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 			__u64 hw = BPF_CORE_READ(mm, hiwater_rss);
 			__u64 rss = mm_rss_pages(mm);
 			a->hiwater_pages = hw > rss ? hw : rss;
+			a->rss_exit_pages = rss;
 		}
 	}
 	return 0;
@@ -375,6 +281,13 @@ int BPF_PROG(on_free, struct task_struct *p)
 		e->write_bytes = a->write_bytes;
 		e->cancelled_write_bytes = a->cancelled_write_bytes;
 		e->threads = a->threads;
+		e->flags |= a->flags;
+		e->net_tx_bytes = a->net_tx;
+		e->net_rx_bytes = a->net_rx;
+		e->runq_wait_ns = a->run_delay;
+		e->blocked_io_ns = a->blocked;
+		e->sleep_ns = a->sleep;
+		e->rss_exit_pages = a->rss_exit_pages;
 		bpf_map_delete_elem(&acc, &tgid);
 	} else {
 		/* no per-thread sums: fall back to the kernel's inclusive counters */
@@ -391,6 +304,8 @@ int BPF_PROG(on_free, struct task_struct *p)
 		e->write_bytes = io.write_bytes;
 		e->cancelled_write_bytes = io.cancelled_write_bytes;
 		e->threads = 0;
+		e->net_tx_bytes = e->net_rx_bytes = e->runq_wait_ns = 0;
+		e->blocked_io_ns = e->sleep_ns = e->rss_exit_pages = 0;
 	}
 	stat_inc(OSRE_STAT_EVENTS);
 	bpf_ringbuf_submit(e, submit_flags());

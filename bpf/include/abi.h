@@ -16,6 +16,8 @@ enum osre_event_type {
 	OSRE_EV_FORK = 1,
 	OSRE_EV_EXEC = 2,
 	OSRE_EV_EXIT = 3,
+	OSRE_EV_OOM = 4,
+	OSRE_EV_CONN = 5,
 };
 
 /* values of the `tracked` map; a process inherits its parent's state at fork */
@@ -32,6 +34,12 @@ enum osre_exec_flags {
 
 enum osre_exit_flags {
 	OSRE_EXIT_NO_ACC = 1, /* per-thread I/O accumulator missing (map full): io is inclusive */
+	OSRE_EXIT_OOM_KILLED = 2, /* chosen as the OOM killer's victim */
+};
+
+enum osre_conn_flags {
+	OSRE_CONN_ACTIVE = 1, /* we connected (SYN_SENT -> ESTABLISHED); else accepted */
+	OSRE_CONN_OPEN = 2,   /* still open when collection ended */
 };
 
 /* indices of the per-CPU `stats` array: in-kernel counters of work and loss */
@@ -42,6 +50,8 @@ enum osre_stat {
 	OSRE_STAT_DROP_EXIT = 3,
 	OSRE_STAT_TRACK_FULL = 4,  /* `tracked` map full: a process went unobserved */
 	OSRE_STAT_ACC_FULL = 5,    /* `acc` map full */
+	OSRE_STAT_DROP_OOM = 6,
+	OSRE_STAT_DROP_CONN = 7,
 	OSRE_STAT_MAX = 8,
 };
 
@@ -115,6 +125,58 @@ struct osre_exit_event {
 	__u64 cancelled_write_bytes;
 	__u32 threads;       /* threads seen exiting */
 	__u32 _pad;
+	__u64 net_tx_bytes;  /* inet socket payload bytes sent/received (sock_*_length) */
+	__u64 net_rx_bytes;
+	__u64 runq_wait_ns;  /* runnable, waiting for a CPU (sched_info.run_delay) */
+	__u64 blocked_io_ns; /* off CPU in uninterruptible sleep (D state) */
+	__u64 sleep_ns;      /* off CPU in interruptible sleep */
+	__u64 rss_exit_pages; /* resident at exit (last sample of the RSS series) */
+};
+
+/* an OOM kill, attributed to the victim (not to whichever task triggered it) */
+struct osre_oom_event {
+	struct osre_hdr hdr;
+	struct osre_ident id;       /* the victim */
+	__u64 rss_pages;            /* victim's resident pages when chosen */
+	__u64 memcg_limit_pages;    /* tightest memory.max on the victim's memcg path; 0 = none */
+	__u64 memcg_usage_pages;    /* usage of that memcg */
+	__u64 memcg_id;             /* cgroup (kernfs) id of the victim's memory cgroup */
+};
+
+/* a TCP connection of a tracked process: addresses and sizes, never payload */
+struct osre_conn_event {
+	struct osre_hdr hdr;
+	__u32 pid;
+	__u32 flags;                /* osre_conn_flags */
+	__u64 start_ns;             /* owner's start (process identity) */
+	__u64 open_ns;              /* ESTABLISHED, CLOCK_BOOTTIME */
+	__u64 close_ns;             /* CLOSE, 0 while open */
+	__u64 bytes_sent;           /* tcp_sock.bytes_acked: payload the peer acknowledged */
+	__u64 bytes_received;       /* tcp_sock.bytes_received */
+	__u16 family;               /* AF_INET / AF_INET6 */
+	__u16 sport;                /* host byte order */
+	__u16 dport;
+	__u16 _pad;
+	__u8 saddr[16];             /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
+
+/* one thread of a tracked process, written by the task iterator each sample tick */
+struct osre_task_sample {
+	__u32 pid;                  /* tgid */
+	__u32 tid;
+	__u64 start_ns;             /* group leader's start */
+	__u64 sum_exec_ns;          /* this thread, live */
+	__u64 run_delay_ns;
+	__u64 blocked_ns;
+	__u64 sleep_ns;
+	__u64 rchar, wchar, read_bytes, write_bytes;
+	/* leader only (tid == pid): what exited threads left and group-wide gauges */
+	__u64 dead_exec_ns;         /* signal->sum_sched_runtime */
+	__u64 rss_pages;
+	__u64 acc_rchar, acc_wchar, acc_read_bytes, acc_write_bytes;
+	__u64 acc_run_delay_ns, acc_blocked_ns, acc_sleep_ns;
+	__u64 net_tx_bytes, net_rx_bytes;
 };
 
 #endif /* OPENSRE_ABI_H */

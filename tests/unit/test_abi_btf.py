@@ -35,10 +35,13 @@ def test_constants_match_header():
         assert f"{name} = {value}," in text, name
 
 
-def test_object_comes_from_committed_source():
-    obj = object_path("proc")
+@pytest.mark.parametrize("name", sorted(p.name[:-len(".bpf.c")] for p in (ROOT / "bpf").glob("*.bpf.c")))
+def test_object_comes_from_committed_source(name):
+    obj = object_path(name)
     stamp = Path(f"{obj}.src-sha256").read_text().strip()
-    src = (ROOT / "bpf/proc.bpf.c").read_bytes() + (ROOT / "bpf/include/abi.h").read_bytes()
+    src = (ROOT / f"bpf/{name}.bpf.c").read_bytes()
+    for h in sorted((ROOT / "bpf/include").glob("*.h")):
+        src += h.read_bytes()
     assert stamp == hashlib.sha256(src).hexdigest(), "stale BPF object: run `make bpf`"
 
 

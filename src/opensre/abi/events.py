@@ -13,12 +13,14 @@ COMM_LEN = 16
 FILENAME_MAX = 256
 ARGV_MAX = 2048
 
-EV_FORK, EV_EXEC, EV_EXIT = 1, 2, 3
+EV_FORK, EV_EXEC, EV_EXIT, EV_OOM, EV_CONN = 1, 2, 3, 4, 5
 TRACKED, DENIED = 1, 2
 ARGV_TRUNCATED, FILENAME_TRUNCATED, EXEC_DENIED = 1, 2, 4
-EXIT_NO_ACC = 1
+EXIT_NO_ACC, EXIT_OOM_KILLED = 1, 2
+CONN_ACTIVE, CONN_OPEN = 1, 2
 
-STAT_EVENTS, STAT_DROP_FORK, STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_TRACK_FULL, STAT_ACC_FULL = range(6)
+(STAT_EVENTS, STAT_DROP_FORK, STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_TRACK_FULL, STAT_ACC_FULL,
+ STAT_DROP_OOM, STAT_DROP_CONN) = range(8)
 STAT_MAX = 8
 
 u16, u32, s32, u64 = ctypes.c_uint16, ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint64
@@ -55,7 +57,33 @@ class ExitEvent(ctypes.Structure):
                 ("maxrss_pages", u64), ("hiwater_pages", u64),
                 ("rchar", u64), ("wchar", u64), ("syscr", u64), ("syscw", u64),
                 ("read_bytes", u64), ("write_bytes", u64), ("cancelled_write_bytes", u64),
-                ("threads", u32), ("_pad", u32)]
+                ("threads", u32), ("_pad", u32),
+                ("net_tx_bytes", u64), ("net_rx_bytes", u64), ("runq_wait_ns", u64),
+                ("blocked_io_ns", u64), ("sleep_ns", u64), ("rss_exit_pages", u64)]
+
+
+class OomEvent(ctypes.Structure):
+    _fields_ = [("hdr", Hdr), ("id", Ident), ("rss_pages", u64), ("memcg_limit_pages", u64),
+                ("memcg_usage_pages", u64), ("memcg_id", u64)]
+
+
+class ConnEvent(ctypes.Structure):
+    _fields_ = [("hdr", Hdr), ("pid", u32), ("flags", u32), ("start_ns", u64), ("open_ns", u64),
+                ("close_ns", u64), ("bytes_sent", u64), ("bytes_received", u64),
+                ("family", u16), ("sport", u16), ("dport", u16), ("_pad", u16),
+                ("saddr", ctypes.c_uint8 * 16), ("daddr", ctypes.c_uint8 * 16)]
+
+
+class TaskSample(ctypes.Structure):
+    """written by iter.bpf.c, one per thread of a tracked process"""
+
+    _fields_ = [("pid", u32), ("tid", u32), ("start_ns", u64), ("sum_exec_ns", u64), ("run_delay_ns", u64),
+                ("blocked_ns", u64), ("sleep_ns", u64),
+                ("rchar", u64), ("wchar", u64), ("read_bytes", u64), ("write_bytes", u64),
+                ("dead_exec_ns", u64), ("rss_pages", u64),
+                ("acc_rchar", u64), ("acc_wchar", u64), ("acc_read_bytes", u64), ("acc_write_bytes", u64),
+                ("acc_run_delay_ns", u64), ("acc_blocked_ns", u64), ("acc_sleep_ns", u64),
+                ("net_tx_bytes", u64), ("net_rx_bytes", u64)]
 
 
 class TrackVal(ctypes.Structure):
@@ -68,8 +96,9 @@ class TrackVal(ctypes.Structure):
 MIRRORS = {
     "osre_hdr": Hdr, "osre_ident": Ident, "osre_ctx": Ctx, "osre_fork_event": ForkEvent,
     "osre_exec_event": ExecEvent, "osre_exit_event": ExitEvent, "track_val": TrackVal,
+    "osre_oom_event": OomEvent, "osre_conn_event": ConnEvent, "osre_task_sample": TaskSample,
 }
-DECODERS = {EV_FORK: ForkEvent, EV_EXEC: ExecEvent, EV_EXIT: ExitEvent}
+DECODERS = {EV_FORK: ForkEvent, EV_EXEC: ExecEvent, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
 
 
 class AbiMismatch(ValueError):

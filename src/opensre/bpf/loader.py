@@ -120,6 +120,7 @@ class BpfObject:
         self.name = name
         self.path = object_path(name)
         self._links: list[int] = []
+        self._link_by_prog: dict[str, int] = {}
         self._rings: list[RingBuffer] = []
         self.loaded = False
         l = libbpf.lib()
@@ -168,6 +169,14 @@ class BpfObject:
         if libbpf.lib().bpf_map__set_max_entries(m, n) != 0:
             raise ValueError(f"cannot size map {map_name} to {n}")
 
+    def share_maps(self, owner: "BpfObject", names: list[str]) -> None:
+        """Use `owner`'s instances of these maps (one tracked set, one ring for all)."""
+        l = libbpf.lib()
+        mine = self._maps()
+        for n in names:
+            if n in mine and l.bpf_map__reuse_fd(mine[n], owner.map(n).fd) != 0:
+                raise BpfLoadError(self.name, libbpf.errno(), libbpf.take_log(), f"cannot share map {n}")
+
     def disable(self, program: str) -> None:
         libbpf.lib().bpf_program__set_autoload(self.programs()[program], False)
 
@@ -196,6 +205,24 @@ class BpfObject:
                     f"cannot attach {name} ({sec}): {os.strerror(e)}",
                     "this kernel lacks the hook: run `opensre doctor`")
             self._links.append(link)
+            self._link_by_prog[name] = link
+
+    def read_iter(self, program: str) -> bytes:
+        """Run an attached iterator program once and return what it wrote."""
+        l = libbpf.lib()
+        fd = l.bpf_iter_create(l.bpf_link__fd(self._link_by_prog[program]))
+        if fd < 0:
+            raise OSError(libbpf.errno(), f"cannot create iterator for {program}")
+        chunks = []
+        try:
+            while True:
+                b = os.read(fd, 1 << 16)
+                if not b:
+                    break
+                chunks.append(b)
+        finally:
+            os.close(fd)
+        return b"".join(chunks)
 
     def map(self, name: str) -> Map:
         l = libbpf.lib()
@@ -220,6 +247,7 @@ class BpfObject:
         for link in self._links:
             l.bpf_link__destroy(link)
         self._links.clear()
+        self._link_by_prog.clear()
         if self.obj:
             l.bpf_object__close(self.obj)
             self.obj = None

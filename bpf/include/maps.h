@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0
+ * Maps and helpers shared by every program family (proc, sched, net, oom, iter).
+ * Each object defines them; the loader makes all objects share proc.bpf.o's
+ * instances (bpf_map__reuse_fd), so there is one tracked set and one ring.
+ */
+#ifndef OPENSRE_MAPS_H
+#define OPENSRE_MAPS_H
+
+#include "include/abi.h"
+
+/* set by the loader before load (rodata) */
+const volatile __u32 host_wide = 0;        /* 1: track every new process unless denied */
+const volatile __u64 wakeup_bytes = 65536; /* wake user space once this much is queued */
+
+struct track_val {
+	__u64 start_ns;
+	__u32 state; /* osre_track_state */
+	__u32 _pad;
+};
+
+/* per thread group: what exited threads leave behind, plus group-level counters
+ * the kernel does not keep (network bytes); consumed at the leader's free */
+struct acc_val {
+	__u64 start_ns;
+	__u64 end_ns;
+	__u64 hiwater_pages;
+	__u64 rss_exit_pages;
+	__u64 rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
+	__u64 net_tx, net_rx;
+	__u64 run_delay, blocked, sleep;
+	__u32 threads;
+	__u32 flags; /* osre_exit_flags */
+};
+
+/* per thread, for tracked thread groups only: its presence is the "tracked"
+ * test on the scheduler's hot path (no hash lookup per context switch) */
+struct tstate {
+	__u64 off_ts;    /* switched out at (ktime ns); 0 when runnable */
+	__u32 off_state; /* prev_state at switch-out */
+	__u32 _pad;
+	__u64 blocked_ns;
+	__u64 sleep_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct track_val);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct acc_val);
+} acc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tstate);
+} tstore SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OSRE_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		(*v)++;
+}
+
+/* Batch wakeups: a wakeup per event costs more than the event (perf_spike.md §2).
+ * User space drains on a timer; we only force a wakeup when the ring fills up. */
+static __always_inline __u64 submit_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_hdr(struct osre_hdr *h, __u16 type, __u32 size)
+{
+	h->type = type;
+	h->version = OSRE_ABI_VERSION;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_boot_ns();
+}
+
+static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t)
+{
+	id->pid = BPF_CORE_READ(t, tgid);
+	id->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	id->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	id->uid = BPF_CORE_READ(t, real_cred, uid.val);
+	id->gid = BPF_CORE_READ(t, real_cred, gid.val);
+	BPF_CORE_READ_STR_INTO(&id->comm, t, comm);
+}
+
+static __always_inline struct track_val *lookup_tracked(struct task_struct *t, __u32 tgid)
+{
+	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!tv)
+		return 0;
+	/* pids are reused (pid_max can be 32768): a stale entry is not ours.
+	 * User space seeds roots with start_ns 0 (it cannot see the exact start):
+	 * the first event from that pid pins it. */
+	__u64 start = BPF_CORE_READ(t, group_leader, start_boottime);
+	if (tv->start_ns == 0)
+		tv->start_ns = start;
+	else if (tv->start_ns != start)
+		return 0;
+	return tv;
+}
+
+/* the group's accumulator, created on first use; 0 if t's group is not tracked */
+static __always_inline struct acc_val *acc_of(struct task_struct *t, __u32 tgid, int create)
+{
+	__u64 start = BPF_CORE_READ(t, group_leader, start_boottime);
+	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
+	if (a && a->start_ns == start)
+		return a;
+	if (!create)
+		return 0;
+	struct track_val *tv = lookup_tracked(t, tgid);
+	if (!tv || tv->state != OSRE_TRACKED)
+		return 0;
+	struct acc_val zero = {.start_ns = start};
+	if (bpf_map_update_elem(&acc, &tgid, &zero, BPF_ANY)) {
+		stat_inc(OSRE_STAT_ACC_FULL);
+		return 0;
+	}
+	return bpf_map_lookup_elem(&acc, &tgid);
+}
+
+static __always_inline __u64 mm_rss_pages(struct mm_struct *mm)
+{
+	/* same arithmetic as /proc/PID/status VmRSS: percpu_counter .count of the
+	 * file, anon and shmem counters (swap entries are not resident) */
+	__s64 f = BPF_CORE_READ(mm, rss_stat[0].count);
+	__s64 a = BPF_CORE_READ(mm, rss_stat[1].count);
+	__s64 s = BPF_CORE_READ(mm, rss_stat[3].count);
+	return (f > 0 ? f : 0) + (a > 0 ? a : 0) + (s > 0 ? s : 0);
+}
+
+#endif /* OPENSRE_MAPS_H */
