@@ -116,6 +116,7 @@ class CollectorProc:
         self.log = store.with_suffix(".stderr")
         self.p: subprocess.Popen | None = None
         self.attach_s: float | None = None
+        self.programs: list[str] = []
         self.stderr = ""
 
     @property
@@ -130,6 +131,10 @@ class CollectorProc:
             txt = self.log.read_text(errors="replace")
             if ATTACHED_MARK in txt:
                 self.attach_s = time.monotonic() - t0
+                try:
+                    self.programs = attached_programs(self.pid)
+                except OSError:
+                    self.programs = []
                 return self
             if self.p.poll() is not None:
                 self._fh.close()
@@ -216,6 +221,46 @@ def bpf_progs() -> list[dict]:
         return []
 
 
+def prog_ids_of(pid: int) -> set[int]:
+    """ids of the BPF programs pid holds: prog and link fds show "prog_id:" in
+    /proc/PID/fdinfo (the bpftool here prints no "pids" field)."""
+    ids = set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(f"{d}/{fd}") as f:
+                for ln in f:
+                    if ln.startswith("prog_id:"):
+                        ids.add(int(ln.split()[1]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return ids
+
+
+def attached_programs(pid: int) -> list[str]:
+    """names of the BPF programs the collector pid holds (sorted)."""
+    mine = prog_ids_of(pid)
+    return sorted(p.get("name", "?") for p in bpf_progs() if p.get("id") in mine)
+
+
+def product_fingerprint() -> dict:
+    """What was measured: hashes of the BPF objects and of the Python sources, and
+    the newest modification time among them (the product may change between runs)."""
+    import hashlib
+
+    objs = {}
+    newest = 0.0
+    for f in sorted((REPO / "src" / "opensre" / "bpf" / "objects").glob("*.bpf.o")):
+        objs[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()[:12]
+        newest = max(newest, f.stat().st_mtime)
+    h = hashlib.sha256()
+    for f in sorted((REPO / "src" / "opensre").rglob("*.py")):
+        h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
+        newest = max(newest, f.stat().st_mtime)
+    return {"bpf_objects": objs, "python_sha256": h.hexdigest()[:12],
+            "newest_source_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest))}
+
+
 def machine_info() -> dict:
     cpu = ""
     try:
@@ -226,7 +271,8 @@ def machine_info() -> dict:
     except OSError:
         pass
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "kernel": platform.release(), "ncpu": os.cpu_count(),
-            "cpu": cpu, "python": platform.python_version(), "loadavg_start": os.getloadavg()}
+            "cpu": cpu, "python": platform.python_version(), "loadavg_start": os.getloadavg(),
+            "product": product_fingerprint()}
 
 
 def require_root():

@@ -61,26 +61,10 @@ def write_sysctl(v: str) -> bool:
         return False
 
 
-def prog_ids_of(pid: int) -> set[int]:
-    """ids of the BPF programs pid holds: prog and link fds show "prog_id:" in
-    /proc/PID/fdinfo (bpftool here has no "pids" field)."""
-    ids = set()
-    d = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(d):
-        try:
-            with open(f"{d}/{fd}") as f:
-                for ln in f:
-                    if ln.startswith("prog_id:"):
-                        ids.add(int(ln.split()[1]))
-        except (OSError, ValueError, IndexError):
-            pass
-    return ids
-
-
 def prog_snapshot(pid: int) -> dict[int, dict]:
     """run counters of the BPF programs that belong to pid, by prog id."""
     out = {}
-    mine = prog_ids_of(pid)
+    mine = C.prog_ids_of(pid)
     for p in C.bpf_progs():
         if p.get("id") in mine or any(x.get("pid") == pid for x in p.get("pids", [])):
             out[p["id"]] = {"name": p.get("name", "?"), "run_cnt": p.get("run_cnt", 0),
@@ -137,6 +121,7 @@ def main() -> int:
     ap.add_argument("--no-bpf-stats", action="store_true", help="leave kernel.bpf_stats_enabled alone")
     ap.add_argument("--opensre", help="collector command (default: .venv/bin/opensre)")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
+    ap.add_argument("--keep-store", metavar="PATH", help="copy the collector's store here before cleaning up")
     args = ap.parse_args()
     C.require_root()
     secs = args.seconds if args.seconds is not None else (5.0 if args.quick else 30.0)
@@ -156,6 +141,8 @@ def main() -> int:
         col = C.CollectorProc(opensre, store).start()
         pid = col.pid
         print(f"collector pid {pid} attached after {col.attach_s:.2f}s; settling {args.settle}s", flush=True)
+        print(f"  BPF programs: {', '.join(col.programs)}", flush=True)
+        meta["programs"] = col.programs
         time.sleep(args.settle)
         st0 = C.proc_stat(pid)
         res["startup"] = {"attach_s": round(col.attach_s, 3),
@@ -187,16 +174,24 @@ def main() -> int:
         stop = col.stop()
         res["stop"] = {k: v for k, v in stop.items() if k != "stderr"}
         col = None
-        procs = C.export_processes(opensre, store)
-        trues = [p for p in procs if p.get("comm") == "true"]
-        mine = [p for p in trues if p.get("ppid") == pace.pid]
-        res["store"] = {"processes": len(procs), "comm_true": len(trues), "comm_true_from_driver": len(mine),
-                        "comm_true_from_driver_complete": sum(bool(p.get("complete")) for p in mine),
-                        "incomplete": sum(not p.get("complete") for p in procs)}
-        # which of the driver's execs lack their exit record (index in start order, from the end)
-        order = sorted(mine, key=lambda p: p["start_time_ns"])
-        res["store"]["driver_incomplete_from_end"] = [len(order) - i for i, p in enumerate(order)
-                                                      if not p.get("complete")]
+        try:
+            procs = C.export_processes(opensre, store)
+        except RuntimeError as e:  # keep the CPU/memory numbers even if the export is broken
+            print(f"warning: {e}", file=sys.stderr)
+            res["store"] = {"error": str(e)[-300:]}
+            procs = None
+        if args.keep_store:
+            shutil.copy(store, args.keep_store)
+        if procs is not None:
+            trues = [p for p in procs if p.get("comm") == "true"]
+            mine = [p for p in trues if p.get("ppid") == pace.pid]
+            res["store"] = {"processes": len(procs), "comm_true": len(trues), "comm_true_from_driver": len(mine),
+                            "comm_true_from_driver_complete": sum(bool(p.get("complete")) for p in mine),
+                            "incomplete": sum(not p.get("complete") for p in procs)}
+            # which of the driver's execs lack their exit record (index in start order, from the end)
+            order = sorted(mine, key=lambda p: p["start_time_ns"])
+            res["store"]["driver_incomplete_from_end"] = [len(order) - i for i, p in enumerate(order)
+                                                          if not p.get("complete")]
     finally:
         if stats_on:
             write_sysctl(old_stats or "0")
@@ -243,16 +238,19 @@ def report(res: dict, args) -> None:
         progs = ", ".join(f"{n} {p['run_cnt']}x{(p['avg_ns'] or 0):.0f}ns" for n, p in sorted(w["bpf"]["programs"].items()))
         print(f"  kernel ({name}): {progs}; total {w['bpf']['total_ns'] / 1e6:.1f} ms = "
               f"{w['bpf']['pct_core']:.3f}% of a core")
-    print(f"  store: {store['comm_true_from_driver']}/{launched} /bin/true from the driver "
-          f"({store['comm_true_from_driver_complete']} complete), {store['comm_true']} comm=true overall, "
-          f"{store['processes']} processes in the run"
-          + (f"; incomplete driver execs (k-th from last): {store['driver_incomplete_from_end'][:10]}"
-             if store["driver_incomplete_from_end"] else ""))
+    if "error" in store:
+        print(f"  store: export failed: {store['error'].strip().splitlines()[-1]}")
+    else:
+        print(f"  store: {store['comm_true_from_driver']}/{launched} /bin/true from the driver "
+              f"({store['comm_true_from_driver_complete']} complete), {store['comm_true']} comm=true overall, "
+              f"{store['processes']} processes in the run"
+              + (f"; incomplete driver execs (k-th from last): {store['driver_incomplete_from_end'][:10]}"
+                 if store["driver_incomplete_from_end"] else ""))
     print(f"  drops: {stop.get('drops')} {stop.get('drop_detail') or ''} (collector rc {stop['rc']}, "
           f"stop took {stop['stop_s']:.2f}s)")
     cpu_ok = load["cpu_pct_core"] <= TARGET_CPU_PCT
     rss_ok = hwm_mb <= TARGET_RSS_MB
-    seen_ok = launched > 0 and store["comm_true_from_driver"] >= 0.99 * launched
+    seen_ok = launched > 0 and store.get("comm_true_from_driver", -1) >= 0.99 * launched
     drops_ok = not stop.get("drops")
     res["verdict"] = {"cpu": cpu_ok, "rss": rss_ok, "completeness": seen_ok, "drops": drops_ok,
                       "ok": cpu_ok and rss_ok and seen_ok and drops_ok}

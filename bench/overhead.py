@@ -75,6 +75,7 @@ class Bench:
         self.scratch = tmp / "sysio.dat"
         self.records: list[dict] = []
         self.n_col = 0
+        self.program_sets: set[tuple] = set()
 
     def argv(self, w: Workload) -> list[str]:
         a = w.quick_argv if self.args.quick else w.argv
@@ -90,6 +91,8 @@ class Bench:
         res = col.stop()
         res.pop("stderr")
         res["attach_s"] = col.attach_s
+        res["programs"] = col.programs
+        self.program_sets.add(tuple(col.programs))
         if res["rc"] != 0:
             print(f"  warning: collector exited rc={res['rc']}:\n{col.stderr[-1500:]}", file=sys.stderr)
         if not self.args.keep_stores:
@@ -251,10 +254,19 @@ def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     meta["loadavg_end"] = os.getloadavg()
+    meta["programs"] = [list(x) for x in sorted(b.program_sets)]
+    fp_end = C.product_fingerprint()
+    if fp_end != meta["product"] or len(b.program_sets) > 1:
+        print("WARNING: the product changed during the benchmark (sources/objects or attached programs); "
+              "the results mix versions", file=sys.stderr)
+        meta["product_end"] = fp_end
     meta["total_s"] = round(time.monotonic() - t0, 1)
     rows = summarize(b.records, wls)
     print()
     print_table(rows)
+    for ps in meta["programs"]:
+        print(f"collector BPF programs: {', '.join(ps)}")
+    print(f"product: {meta['product']}")
     print(f"total {meta['total_s']:.0f}s; loadavg start {meta['loadavg_start'][0]:.2f} end {meta['loadavg_end'][0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:

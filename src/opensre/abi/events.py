@@ -74,6 +74,14 @@ class ConnEvent(ctypes.Structure):
                 ("saddr", ctypes.c_uint8 * 16), ("daddr", ctypes.c_uint8 * 16)]
 
 
+class ConnVal(ctypes.Structure):
+    """value of net.bpf.c's `conns` map (open connections)"""
+
+    _fields_ = [("pid", u32), ("flags", u32), ("start_ns", u64), ("open_ns", u64),
+                ("family", u16), ("sport", u16), ("dport", u16), ("_pad", u16),
+                ("saddr", ctypes.c_uint8 * 16), ("daddr", ctypes.c_uint8 * 16)]
+
+
 class TaskSample(ctypes.Structure):
     """written by iter.bpf.c, one per thread of a tracked process"""
 

@@ -35,6 +35,13 @@ def _size(text: str) -> int:
     return v
 
 
+def _interval(text: str) -> float:
+    v = _positive_float(text)
+    if not 0.05 <= v <= 3600:
+        raise argparse.ArgumentTypeError(f"interval {text!r} must be between 0.05 and 3600 seconds")
+    return v
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -58,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--drain-ms", type=int, default=None, help="how often events are drained (ms)")
             sp.add_argument("--redact-rules", action="append", default=[], metavar="FILE",
                             help="extra argv redaction rules (YAML); repeatable")
+            sp.add_argument("--interval", type=_interval, default=1.0, metavar="S",
+                            help="time-series resolution in seconds (default 1)")
+            for fam, what in (("sched", "off-CPU split: I/O wait vs sleep"), ("net", "network bytes and TCP connections"),
+                              ("oom", "OOM kills"), ("samples", "per-process time series")):
+                sp.add_argument(f"--no-{fam}", action="store_true", help=f"switch off the {fam} probes ({what})")
 
     r = sub.add_parser("run", help="run a command and observe it and everything it starts",
                        usage="opensre run [options] -- CMD [ARGS...]")
@@ -84,12 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
     s.add_argument("--width", type=int, default=80, help="command column width")
+    s.add_argument("--timeline", action="store_true", help="per-process timeline of CPU, memory and waits")
 
     e = sub.add_parser("export", help="export a run's records")
     common(e)
     e.add_argument("--run", default="latest", help="run id, prefix, name or 'latest'")
     e.add_argument("--format", choices=["jsonl"], default="jsonl")
-    e.add_argument("--what", choices=["processes", "execs"], default="processes")
+    e.add_argument("--what", choices=["processes", "execs", "samples", "events", "host"], default="processes",
+                   help="processes (default), execs, samples (time series), events (OOM kills, TCP "
+                        "connections), host (host time series)")
     e.add_argument("-o", "--output", help="file (default stdout)")
 
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
@@ -156,7 +171,11 @@ def _user_rule_files() -> list[str]:
 def _opts(args, host_wide: bool):
     from ..collect import CollectorOptions
 
-    o = CollectorOptions(host_wide=host_wide, ringbuf_bytes=args.ringbuf_size)
+    from ..collect.collector import FAMILIES
+
+    fams = tuple(f for f in FAMILIES if not getattr(args, f"no_{f}"))
+    o = CollectorOptions(host_wide=host_wide, ringbuf_bytes=args.ringbuf_size, families=fams,
+                         sample_interval_s=args.interval)
     if args.drain_ms:
         o.drain_interval_ms = args.drain_ms
     elif host_wide:
@@ -267,7 +286,13 @@ def cmd_show(args) -> int:
     procs = list(store.processes(run.run_id))
     print(run_summary(run, procs))
     print()
-    print(process_tree(procs, width=args.width))
+    if args.timeline:
+        from ..report.timeline import timeline
+
+        print(timeline(run, procs, list(store.samples(run.run_id)), list(store.events(run.run_id)),
+                       width=args.width))
+    else:
+        print(process_tree(procs, width=args.width))
     return 0
 
 
@@ -283,8 +308,13 @@ def cmd_export(args) -> int:
         if args.what == "processes":
             write_processes(out, run.run_id, store.processes(run.run_id))
         else:
-            for e in store.execs(run.run_id):
-                out.write(json.dumps({"run_id": run.run_id, **e.__dict__}) + "\n")
+            rows = {"execs": lambda: (e.__dict__ for e in store.execs(run.run_id)),
+                    "samples": lambda: (x.__dict__ for x in store.samples(run.run_id)),
+                    "events": lambda: ({"kind": v.kind, "pid": v.pid, "start_time_ns": v.start_time_ns,
+                                        "t_ns": v.t_ns, **v.data} for v in store.events(run.run_id)),
+                    "host": lambda: store.host_samples(run.run_id)}[args.what]()
+            for row in rows:
+                out.write(json.dumps({"run_id": run.run_id, **row}, separators=(",", ":")) + "\n")
     finally:
         if args.output:
             out.close()

@@ -16,11 +16,13 @@ from typing import Callable
 from ..abi import events as abi
 from ..bpf import BpfObject
 from ..errors import StoreError
-from ..model import Exec, Process, Run
+from ..model import Event, Exec, Process, Run, Sample
 from ..store import Store
 from . import procfs
 from .cgroups import CgroupResolver
 from .clock import boot_to_epoch_offset
+from .containers import parse_cgroup_path
+from .hostsamples import HostSampler
 
 PAGE = resource.getpagesize()
 
@@ -33,11 +35,20 @@ DEFAULT_DENYLIST = [
 ]
 
 
+# probe families beyond the lifecycle core, each its own object (bpf/<name>.bpf.c);
+# every one can be switched off (docs/probes.md lists what each costs)
+FAMILIES = ("sched", "net", "oom", "samples")
+_FAMILY_OBJECT = {"sched": "sched", "net": "net", "oom": "oom", "samples": "iter"}
+_SHARED_MAPS = ["tracked", "acc", "tstore", "stats", "events"]
+
+
 @dataclass
 class CollectorOptions:
     host_wide: bool = False
     ringbuf_bytes: int = 8 << 20
     drain_interval_ms: int = 100
+    families: tuple[str, ...] = FAMILIES
+    sample_interval_s: float = 1.0
     denylist: list[str] = field(default_factory=lambda: list(DEFAULT_DENYLIST))
     btf_path: str | None = None
     proc_root: str = "/proc"
@@ -87,6 +98,13 @@ class Collector:
         self._adopt: dict[int, Process] = {}             # seeded pids awaiting their exact start
         self._done: list[Process] = []
         self._execs: list[Exec] = []
+        self._samples: list[Sample] = []
+        self._events: list[Event] = []
+        self._host_samples: list = []
+        self._cum: dict[tuple[int, int], tuple] = {}  # last cumulative counters per process
+        self.extra: dict[str, BpfObject] = {}
+        self.host_sampler = HostSampler()
+        self._next_sample = 0.0
         self.decode_errors = 0
         self.written = 0
         self.store_error: StoreError | None = None
@@ -106,11 +124,21 @@ class Collector:
                 # never observe ourselves
                 o.map("tracked").update(ctypes.c_uint32(os.getpid()), abi.TrackVal(0, abi.DENIED))
             o.attach()
+            self.obj = o
+            for fam in self.opts.families:
+                name = _FAMILY_OBJECT[fam]
+                x = BpfObject(name, btf_path=self.opts.btf_path, check=False)
+                self.extra[fam] = x
+                x.share_maps(o, _SHARED_MAPS)
+                x.set_rodata(host_wide=int(self.opts.host_wide), wakeup_bytes=max(size // 4, 1))
+                x.load()
+                x.attach()
             self.ring = o.ring_buffer("events", self._on_record)
         except BaseException:
+            self.close()
             o.close()
             raise
-        self.obj = o
+        self._next_sample = time.monotonic() + self.opts.sample_interval_s
 
     def track(self, pid: int, *, observed_since_ns: int | None = None, info: procfs.ProcInfo | None = None,
               state: int = abi.TRACKED) -> None:
@@ -150,11 +178,59 @@ class Collector:
         self._raw.append(raw)
 
     def poll(self, timeout_ms: int | None = None) -> int:
-        """Wait up to timeout for events, then process everything queued."""
+        """Wait up to timeout for events, then process everything queued; take a
+        sample when one is due."""
         self.ring.poll(self.opts.drain_interval_ms if timeout_ms is None else timeout_ms)
+        if time.monotonic() >= self._next_sample:
+            self._next_sample += self.opts.sample_interval_s
+            self.ring.poll(0)  # exits before the tick must be applied first
+            self.sample()
         return self.process()
 
-    def process(self) -> int:
+    def sample(self, t_ns: int | None = None) -> int:
+        """One tick: every live tracked process's counters from the task iterator
+        (kernel state, not /proc), as deltas since its previous sample."""
+        t_ns = t_ns or time.time_ns()
+        self._host_samples.append(self.host_sampler.sample(t_ns))
+        it = self.extra.get("samples")
+        if it is None:
+            return 0
+        self.process(flush=False)  # records for processes born since the last drain
+        raw = it.read_iter("sample_tasks")
+        size = ctypes.sizeof(abi.TaskSample)
+        groups: dict[tuple[int, int], list] = {}
+        for off in range(0, len(raw) - size + 1, size):
+            s = abi.TaskSample.from_buffer_copy(raw, off)
+            g = groups.get((s.pid, s.start_ns))
+            if g is None:
+                g = groups[(s.pid, s.start_ns)] = [None, 0, 0, 0, 0, 0, 0, 0, 0]
+            if s.tid == s.pid:
+                g[0] = s
+            g[1] += s.sum_exec_ns
+            g[2] += s.read_bytes
+            g[3] += s.write_bytes
+            g[4] += s.run_delay_ns
+            g[5] += s.blocked_ns
+            g[6] += s.sleep_ns
+        n = 0
+        for key, (lead, cpu, rb, wb, rq, bl, sl, *_rest) in groups.items():
+            p = self.live.get(key)
+            if lead is None or p is None:
+                continue  # leader exiting (its figures are moving into acc): next tick
+            cum = (cpu + lead.dead_exec_ns, rb + lead.acc_read_bytes, wb + lead.acc_write_bytes,
+                   lead.net_tx_bytes, lead.net_rx_bytes, rq + lead.acc_run_delay_ns,
+                   bl + lead.acc_blocked_ns, sl + lead.acc_sleep_ns)
+            self._emit_sample(p, key, t_ns, cum, lead.rss_pages * PAGE)
+            n += 1
+        return n
+
+    def _emit_sample(self, p: Process, key, t_ns: int, cum: tuple, rss: int) -> None:
+        prev = self._cum.get(key, (0,) * 8)
+        d = [a - b for a, b in zip(cum, prev)]
+        self._cum[key] = cum
+        self._samples.append(Sample(p.pid, p.start_time_ns, t_ns, d[0], rss, d[1], d[2], d[3], d[4], d[5], d[6], d[7]))
+
+    def process(self, flush: bool = True) -> int:
         raw, self._raw = self._raw, []
         for rec in raw:
             try:
@@ -166,22 +242,28 @@ class Collector:
                 self._on_exit(ev)
             elif typ == abi.EV_EXEC:
                 self._on_exec(ev)
-            else:
+            elif typ == abi.EV_FORK:
                 self._on_fork(ev)
-        self.flush()
+            elif typ == abi.EV_OOM:
+                self._on_oom(ev)
+            else:
+                self._on_conn(ev)
+        if flush:
+            self.flush()
         return len(raw)
 
     def flush(self) -> None:
-        if not self._done and not self._execs:
+        if not (self._done or self._execs or self._samples or self._events or self._host_samples):
             return
         try:
-            self.store.put_batch(self.run.run_id, self._done, self._execs)
+            self.store.put_batch(self.run.run_id, self._done, self._execs, self._samples, self._events,
+                                 self._host_samples)
         except StoreError as e:
             self.store_error = e  # keep the records in memory and retry next drain
             return
         self.store_error = None
         self.written += len(self._done)
-        self._done, self._execs = [], []
+        self._done, self._execs, self._samples, self._events, self._host_samples = [], [], [], [], []
 
     def spill(self) -> str | None:
         """When the store cannot take them (full disk), write the records still held
@@ -223,7 +305,8 @@ class Collector:
         st = self.obj.map("stats")
         names = {"events": abi.STAT_EVENTS, "dropped_fork": abi.STAT_DROP_FORK, "dropped_exec": abi.STAT_DROP_EXEC,
                  "dropped_exit": abi.STAT_DROP_EXIT, "tracked_map_full": abi.STAT_TRACK_FULL,
-                 "acc_map_full": abi.STAT_ACC_FULL}
+                 "acc_map_full": abi.STAT_ACC_FULL, "dropped_oom": abi.STAT_DROP_OOM,
+                 "dropped_conn": abi.STAT_DROP_CONN}
         return {k: st.percpu_sum_u64(i) for k, i in names.items()}
 
     def drops(self) -> tuple[int, dict]:
@@ -237,6 +320,9 @@ class Collector:
         """Final drain; processes still alive are stored as incomplete. Returns them."""
         self.ring.poll(0)
         self.process()
+        if self.live:
+            self.sample()  # a last point for what is still running
+        self._open_connections()
         leftovers = list(self.live.values()) + list(self._adopt.values())
         for p in leftovers:
             p.complete = False
@@ -248,6 +334,9 @@ class Collector:
         return leftovers
 
     def close(self) -> None:
+        for x in self.extra.values():
+            x.close()
+        self.extra.clear()
         if self.obj:
             self.obj.close()
             self.obj = None
@@ -280,7 +369,12 @@ class Collector:
         p.uid, p.gid = ident.uid, ident.gid
 
     def _apply_ctx(self, p: Process, ctx) -> None:
-        p.cgroup_id, p.cgroup_path = self.cgroups.effective(ctx.cgroup_id, ctx.memcg_v1_id)
+        cid, path = self.cgroups.effective(ctx.cgroup_id, ctx.memcg_v1_id)
+        if path != p.cgroup_path:
+            c = parse_cgroup_path(path)
+            p.container_id, p.container_runtime, p.pod_uid = c.container_id, c.container_runtime, c.pod_uid
+            p.slurm_job_id, p.slurm_step = c.slurm_job_id, c.slurm_step
+        p.cgroup_id, p.cgroup_path = cid, path
         p.pidns, p.mntns, p.netns = ctx.pidns, ctx.mntns, ctx.netns
 
     def _on_fork(self, ev) -> None:
@@ -325,5 +419,66 @@ class Collector:
         p.voluntary_ctxt_switches, p.involuntary_ctxt_switches = ev.nvcsw, ev.nivcsw
         p.minor_faults, p.major_faults = ev.min_flt, ev.maj_flt
         p.io_inclusive = bool(ev.flags & abi.EXIT_NO_ACC)
+        p.oom_killed = bool(ev.flags & abi.EXIT_OOM_KILLED)
+        p.oncpu_ns = ev.sum_exec_ns
+        fam = self.opts.families
+        if "net" in fam:
+            p.net_tx_bytes, p.net_rx_bytes = ev.net_tx_bytes, ev.net_rx_bytes
+        p.runq_wait_ns = ev.runq_wait_ns  # kept by the kernel (sched_info), no probe needed
+        if "sched" in fam:
+            p.blocked_io_ns, p.sleep_ns = ev.blocked_io_ns, ev.sleep_ns
+        if "samples" in fam:
+            # the last interval runs to the exit, so the series sums to these totals
+            cum = (ev.sum_exec_ns, ev.read_bytes, ev.write_bytes, ev.net_tx_bytes, ev.net_rx_bytes,
+                   ev.runq_wait_ns, ev.blocked_io_ns, ev.sleep_ns)
+            self._emit_sample(p, key, p.end_time_ns, cum, ev.rss_exit_pages * PAGE)
+            self._cum.pop(key, None)
         p.complete = True
         self._done.append(p)
+
+    def _on_oom(self, ev) -> None:
+        key = self._key_of(ev.id)
+        p = self.live.get(key)
+        if p is not None:
+            p.oom_killed = True
+        limit = ev.memcg_limit_pages * PAGE if ev.memcg_limit_pages else None
+        self._events.append(Event("oom_kill", ev.id.pid, ev.id.start_ns + self.offset, ev.hdr.ts_ns + self.offset, {
+            "comm": _str(ev.id.comm), "rss_bytes": ev.rss_pages * PAGE, "memcg_limit_bytes": limit,
+            "memcg_usage_bytes": ev.memcg_usage_pages * PAGE if limit else None,
+            "memcg_id": ev.memcg_id, "memcg_path": self.cgroups.path(ev.memcg_id, "v1")
+            or self.cgroups.path(ev.memcg_id, "v2")}))
+
+    def _on_conn(self, ev, still_open: bool = False) -> None:
+        import ipaddress
+
+        fam = 4 if ev.family == 2 else 6
+        n = 4 if fam == 4 else 16
+        addr = lambda b: str(ipaddress.ip_address(bytes(b[:n])))  # noqa: E731
+        close = None if still_open else ev.close_ns + self.offset
+        opened = ev.open_ns + self.offset
+        self._events.append(Event("tcp_connection", ev.pid, ev.start_ns + self.offset, opened, {
+            "family": f"ipv{fam}", "local_addr": addr(ev.saddr), "local_port": ev.sport,
+            "remote_addr": addr(ev.daddr), "remote_port": ev.dport,
+            "direction": "outbound" if ev.flags & abi.CONN_ACTIVE else "inbound",
+            "open_time_ns": opened, "close_time_ns": close,
+            "duration_ns": (close - opened) if close else None,
+            "bytes_sent": None if still_open else ev.bytes_sent,
+            "bytes_received": None if still_open else ev.bytes_received}))
+
+    def _open_connections(self) -> None:
+        """Connections of ours still open at the end: recorded without a close."""
+        net = self.extra.get("net")
+        if net is None:
+            return
+        m = net.map("conns")
+        size = ctypes.sizeof(abi.ConnVal)
+        for k in m.keys(8):
+            raw = m.lookup(k, size)
+            if not raw:
+                continue
+            c = abi.ConnVal.from_buffer_copy(raw)
+            if c.pid and (c.pid, c.start_ns) in self.live:
+                ev = abi.ConnEvent(pid=c.pid, flags=c.flags | abi.CONN_OPEN, start_ns=c.start_ns, open_ns=c.open_ns,
+                                   family=c.family, sport=c.sport, dport=c.dport)
+                ev.saddr[:], ev.daddr[:] = c.saddr[:], c.daddr[:]
+                self._on_conn(ev, still_open=True)

@@ -1,3 +1,3 @@
-from .process import PROCESS_FIELDS, Exec, Host, Process, Run
+from .process import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample
 
-__all__ = ["Exec", "Host", "Process", "Run", "PROCESS_FIELDS"]
+__all__ = ["Event", "Exec", "Host", "Process", "Run", "Sample", "PROCESS_FIELDS", "SAMPLE_FIELDS"]

@@ -54,6 +54,20 @@ class Process:
     observed_since_ns: int | None = None
     complete: bool = False
     io_inclusive: bool = False  # I/O includes reaped children (per-thread sums were unavailable)
+    # live signals (sched, net, oom probe families); None when that family was off
+    net_tx_bytes: int | None = None
+    net_rx_bytes: int | None = None
+    oncpu_ns: int | None = None
+    runq_wait_ns: int | None = None
+    blocked_io_ns: int | None = None
+    sleep_ns: int | None = None
+    oom_killed: bool = False
+    # from the cgroup path (collect/containers.py)
+    container_id: str | None = None
+    container_runtime: str | None = None
+    pod_uid: str | None = None
+    slurm_job_id: int | None = None
+    slurm_step: str | None = None
 
     @property
     def cpu_ns(self) -> int:
@@ -69,6 +83,39 @@ class Process:
 
 
 PROCESS_FIELDS = [f.name for f in fields(Process)]
+
+
+@dataclass
+class Sample:
+    """One process over one interval ending at t_ns: counters are deltas over the
+    interval (a series sums to the exit total), rss_bytes is the value at t_ns."""
+
+    pid: int
+    start_time_ns: int
+    t_ns: int
+    cpu_ns: int
+    rss_bytes: int
+    read_bytes: int
+    write_bytes: int
+    net_tx_bytes: int
+    net_rx_bytes: int
+    runq_wait_ns: int
+    blocked_io_ns: int
+    sleep_ns: int
+
+
+SAMPLE_FIELDS = [f.name for f in fields(Sample)]
+
+
+@dataclass
+class Event:
+    """Something that happened to a process: kind 'oom_kill' or 'tcp_connection'."""
+
+    kind: str
+    pid: int
+    start_time_ns: int
+    t_ns: int
+    data: dict = field(default_factory=dict)
 
 
 @dataclass

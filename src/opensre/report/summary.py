@@ -69,6 +69,17 @@ def run_summary(run: Run, procs: list[Process], store_path: str = "", top: int =
         lines.append(f"  peak RSS   {fmt_bytes(peak.peak_rss_bytes)} ({peak.tool}, pid {peak.pid})")
     lines.append(f"  storage    read {fmt_bytes(rb)}, written {fmt_bytes(wb)}")
     lines.append(f"  syscalls   read {fmt_bytes(rc)}, written {fmt_bytes(wc)}")
+    rq = sum(p.runq_wait_ns or 0 for p in procs)
+    bl = sum(p.blocked_io_ns or 0 for p in procs)
+    if rq or bl:
+        lines.append(f"  waiting    run queue {fmt_s(rq)}, blocked on I/O {fmt_s(bl)}")
+    tx = sum(p.net_tx_bytes or 0 for p in procs)
+    rx = sum(p.net_rx_bytes or 0 for p in procs)
+    if tx or rx:
+        lines.append(f"  network    sent {fmt_bytes(tx)}, received {fmt_bytes(rx)}")
+    ooms = [p for p in procs if p.oom_killed]
+    if ooms:
+        lines.append(f"  OOM kills  {len(ooms)}: " + ", ".join(f"{p.tool} (pid {p.pid})" for p in ooms[:5]))
     drop = f"{run.drops}" + (f" {run.drop_detail}" if run.drops else "")
     lines.append(f"  drops      {drop}")
     tt = tool_table(procs)[:top]

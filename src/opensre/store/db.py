@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import StoreError
-from ..model import PROCESS_FIELDS, Exec, Host, Process, Run
+from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
              "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count"]
-_BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive"}
+_BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive", "oom_killed"}
+HOST_SAMPLE_FIELDS = ["t_ns", "cpu_util", "cpu_count", "mem_total_bytes", "mem_used_bytes", "psi_cpu_some_us",
+                      "psi_memory_some_us", "psi_memory_full_us", "psi_io_some_us", "psi_io_full_us"]
 
 
 def default_store_path() -> Path:
@@ -92,13 +94,25 @@ class Store:
         with self._tx():
             self.db.execute(f"INSERT OR REPLACE INTO runs ({','.join(_RUN_COLS)}) VALUES ({','.join('?' * len(_RUN_COLS))})", row)
 
-    def put_batch(self, run_id: str, processes: Iterable[Process], execs: Iterable[Exec] = ()) -> None:
+    def put_batch(self, run_id: str, processes: Iterable[Process], execs: Iterable[Exec] = (),
+                  samples: Iterable[Sample] = (), events: Iterable[Event] = (), host_samples: Iterable = ()) -> None:
         """One transaction per collector drain: cheap, and a crash loses at most one batch."""
         prow = [[run_id] + [_sql(p, f) for f in PROCESS_FIELDS] for p in processes]
         erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, json.dumps(e.argv), int(e.argv_truncated)) for e in execs]
-        if not prow and not erow:
+        srow = [[run_id] + [getattr(x, f) for f in SAMPLE_FIELDS] for x in samples]
+        vrow = [(run_id, v.kind, v.pid, v.start_time_ns, v.t_ns, json.dumps(v.data)) for v in events]
+        hrow = [[run_id] + [getattr(h, f) for f in HOST_SAMPLE_FIELDS] for h in host_samples]
+        if not (prow or erow or srow or vrow or hrow):
             return
         with self._tx():
+            if srow:
+                self.db.executemany(f"INSERT INTO samples (run_id,{','.join(SAMPLE_FIELDS)}) "
+                                    f"VALUES ({','.join('?' * (len(SAMPLE_FIELDS) + 1))})", srow)
+            if vrow:
+                self.db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", vrow)
+            if hrow:
+                self.db.executemany(f"INSERT INTO host_samples (run_id,{','.join(HOST_SAMPLE_FIELDS)}) "
+                                    f"VALUES ({','.join('?' * (len(HOST_SAMPLE_FIELDS) + 1))})", hrow)
             if prow:
                 self.db.executemany(
                     f"INSERT OR REPLACE INTO processes (run_id,{','.join(PROCESS_FIELDS)}) "
@@ -154,6 +168,22 @@ class Store:
     def execs(self, run_id: str) -> Iterator[Exec]:
         for r in self.db.execute("SELECT * FROM execs WHERE run_id=? ORDER BY t_ns", (run_id,)):
             yield Exec(r["pid"], r["start_time_ns"], r["t_ns"], r["exe"], json.loads(r["argv"]), bool(r["argv_truncated"]))
+
+    def samples(self, run_id: str) -> Iterator[Sample]:
+        cur = self.db.execute(f"SELECT {','.join(SAMPLE_FIELDS)} FROM samples WHERE run_id=? "
+                              "ORDER BY pid, start_time_ns, t_ns", (run_id,))
+        for row in cur:
+            yield Sample(*row)
+
+    def events(self, run_id: str) -> Iterator[Event]:
+        for r in self.db.execute("SELECT kind, pid, start_time_ns, t_ns, data FROM events WHERE run_id=? ORDER BY t_ns",
+                                 (run_id,)):
+            yield Event(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {})
+
+    def host_samples(self, run_id: str) -> list[dict]:
+        cur = self.db.execute(f"SELECT {','.join(HOST_SAMPLE_FIELDS)} FROM host_samples WHERE run_id=? ORDER BY t_ns",
+                              (run_id,))
+        return [dict(zip(HOST_SAMPLE_FIELDS, r)) for r in cur]
 
     def host(self, host_id: str) -> Host | None:
         r = self.db.execute("SELECT * FROM hosts WHERE host_id=?", (host_id,)).fetchone()

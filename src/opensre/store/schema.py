@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS = {
     1: """
@@ -38,5 +38,36 @@ CREATE TABLE execs (
     t_ns INTEGER NOT NULL, exe TEXT, argv TEXT, argv_truncated INTEGER
 );
 CREATE INDEX execs_proc ON execs(run_id, pid, start_time_ns);
+""",
+    2: """
+ALTER TABLE processes ADD COLUMN net_tx_bytes INTEGER;
+ALTER TABLE processes ADD COLUMN net_rx_bytes INTEGER;
+ALTER TABLE processes ADD COLUMN oncpu_ns INTEGER;
+ALTER TABLE processes ADD COLUMN runq_wait_ns INTEGER;
+ALTER TABLE processes ADD COLUMN blocked_io_ns INTEGER;
+ALTER TABLE processes ADD COLUMN sleep_ns INTEGER;
+ALTER TABLE processes ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE processes ADD COLUMN container_id TEXT;
+ALTER TABLE processes ADD COLUMN container_runtime TEXT;
+ALTER TABLE processes ADD COLUMN pod_uid TEXT;
+ALTER TABLE processes ADD COLUMN slurm_job_id INTEGER;
+ALTER TABLE processes ADD COLUMN slurm_step TEXT;
+CREATE TABLE samples (
+    run_id TEXT NOT NULL REFERENCES runs, pid INTEGER NOT NULL, start_time_ns INTEGER NOT NULL,
+    t_ns INTEGER NOT NULL, cpu_ns INTEGER, rss_bytes INTEGER, read_bytes INTEGER, write_bytes INTEGER,
+    net_tx_bytes INTEGER, net_rx_bytes INTEGER, runq_wait_ns INTEGER, blocked_io_ns INTEGER, sleep_ns INTEGER
+);
+CREATE INDEX samples_proc ON samples(run_id, pid, start_time_ns, t_ns);
+CREATE TABLE events (
+    run_id TEXT NOT NULL REFERENCES runs, kind TEXT NOT NULL, pid INTEGER, start_time_ns INTEGER,
+    t_ns INTEGER NOT NULL, data TEXT
+);
+CREATE INDEX events_run ON events(run_id, t_ns);
+CREATE TABLE host_samples (
+    run_id TEXT NOT NULL REFERENCES runs, t_ns INTEGER NOT NULL, cpu_util REAL, cpu_count INTEGER,
+    mem_total_bytes INTEGER, mem_used_bytes INTEGER, psi_cpu_some_us INTEGER, psi_memory_some_us INTEGER,
+    psi_memory_full_us INTEGER, psi_io_some_us INTEGER, psi_io_full_us INTEGER
+);
+CREATE INDEX host_samples_run ON host_samples(run_id, t_ns);
 """,
 }

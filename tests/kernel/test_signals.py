@@ -1,0 +1,137 @@
+"""Live signals judged against the kernel: network bytes, run-queue and I/O
+wait, time series, OOM kills and container attribution, on real workloads."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+
+import pytest
+
+from cgroup_util import CgroupSandbox
+from conftest import WORKLOADS
+
+MiB = 1 << 20
+
+
+def test_network_bytes_and_connection(observe):
+    n = 100 * MiB
+    obs = observe([sys.executable, str(WORKLOADS / "netpair.py"), str(n)], check_status=0)
+    info = json.loads(obs.stdout.strip().splitlines()[-1])
+    recs = {r["pid"]: r for r in obs.export()}
+    client, server = recs[info["client"]], recs[info["server"]]
+    assert abs(client["net_tx_bytes"] - n) <= 0.01 * n, client["net_tx_bytes"]
+    assert abs(server["net_rx_bytes"] - n) <= 0.01 * n, server["net_rx_bytes"]
+    assert abs(server["net_tx_bytes"] - MiB) <= 0.01 * MiB and abs(client["net_rx_bytes"] - MiB) <= 0.01 * MiB
+    conns = [e for e in obs.export("events") if e["kind"] == "tcp_connection"]
+    out = next(e for e in conns if e["pid"] == info["client"])
+    inb = next(e for e in conns if e["pid"] == info["server"])
+    assert out["direction"] == "outbound" and inb["direction"] == "inbound"
+    assert (out["remote_addr"], out["remote_port"]) == ("127.0.0.1", info["port"])
+    assert (out["local_port"], inb["local_port"], inb["remote_port"]) == (info["client_port"], info["port"],
+                                                                           info["client_port"])
+    assert abs(out["bytes_sent"] - n) <= 0.01 * n and abs(inb["bytes_received"] - n) <= 0.01 * n
+    assert out["duration_ns"] > 0
+
+
+BURN = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pass"
+
+
+def test_run_queue_wait_when_oversubscribed(observe):
+    burn = f"{sys.executable} -c '{BURN.format(s=1.5)}'"
+    # pinned to 2 CPUs: 4 burners must take turns, so each waits about as long as it runs
+    obs = observe(["taskset", "-c", "0,1", "bash", "-c", f"for i in 1 2 3 4; do {burn} & done; wait"],
+                  check_status=0)
+    burners = [r for r in obs.export() if r["comm"].startswith("python")]
+    assert len(burners) == 4
+    oncpu = sum(r["oncpu_ns"] for r in burners)
+    runq = sum(r["runq_wait_ns"] for r in burners)
+    assert abs(runq - oncpu) <= 0.2 * oncpu, (runq, oncpu)
+    for r in burners:
+        assert r["runq_wait_ns"] > 0.5 * r["oncpu_ns"]
+
+
+def test_lone_cpu_bound_process_does_not_wait(observe):
+    obs = observe([sys.executable, "-c", BURN.format(s=1.0)], check_status=0)
+    (r,) = obs.export()
+    assert r["runq_wait_ns"] < 0.05 * r["oncpu_ns"], r
+
+
+def test_io_wait_vs_sleep(observe, tmp_path):
+    f = tmp_path / "sync.dat"
+    writer = observe(["dd", "if=/dev/zero", f"of={f}", "bs=64k", "count=400", "oflag=direct,dsync"], check_status=0)
+    (w,) = writer.export()
+    wall = w["end_time_ns"] - w["start_time_ns"]
+    assert w["blocked_io_ns"] > 0.3 * wall, w
+    sleeper = observe(["sleep", "1"], check_status=0)
+    (s,) = sleeper.export()
+    assert s["sleep_ns"] > 0.95e9 and s["blocked_io_ns"] < 5e6, s
+
+
+def test_time_series_rss_and_cpu(observe):
+    code = ("import os,time\nchunks=[]\nfor i in range(8):\n"
+            "    b=bytearray(64<<20)\n    for j in range(0,len(b),4096): b[j]=1\n"
+            "    chunks.append(b); time.sleep(0.6)\n"
+            "rss=int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])*1024\n"
+            "os.write(1, str(rss).encode()); os._exit(0)")
+    obs = observe([sys.executable, "-c", code], "--interval", "0.5", check_status=0)
+    vmrss = int(obs.stdout.strip())
+    (p,) = obs.export()
+    series = [s for s in obs.export("samples") if s["pid"] == p["pid"]]
+    assert len(series) >= 8
+    rss = [s["rss_bytes"] for s in series]
+    assert rss[-2] > rss[0] and max(rss) >= 512 * MiB
+    assert sum(1 for a, b in zip(rss, rss[1:-1]) if b >= a) >= len(rss) - 3  # rising, one step at a time
+    assert abs(rss[-1] - vmrss) <= 0.02 * vmrss, (rss[-1], vmrss)
+    total = sum(s["cpu_ns"] for s in series)
+    assert abs(total - p["oncpu_ns"]) <= 0.02 * p["oncpu_ns"]
+    assert [s["t_ns"] for s in series] == sorted(s["t_ns"] for s in series)
+
+
+@pytest.fixture
+def cgroups():
+    cg = CgroupSandbox()
+    yield cg
+    cg.close()
+
+
+def test_oom_kill_attributed_to_victim(observe, cgroups, tmp_path):
+    cg = cgroups.make(f"opensre-oom-{uuid.uuid4().hex[:8]}", limit_bytes=64 * MiB)
+    (tmp_path / "hog.py").write_text("b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\n")
+    hog = f"{sys.executable} {tmp_path / 'hog.py'}"
+    obs = observe(["bash", "-c", f"sh -c 'echo $$ > {cg}/cgroup.procs; exec {hog}'; echo child=$?; exit 0"],
+                  check_status=0)
+    assert "child=137" in obs.stdout
+    recs = obs.export()
+    victim = next(r for r in recs if r["comm"].startswith("python"))
+    shell = next(r for r in recs if r["comm"] == "bash")
+    assert victim["oom_killed"] and victim["exit_signal"] == 9
+    assert shell["exit_code"] == 0 and not shell["oom_killed"]
+    (oom,) = [e for e in obs.export("events") if e["kind"] == "oom_kill"]
+    assert oom["pid"] == victim["pid"] and oom["start_time_ns"] == victim["start_time_ns"]
+    assert oom["memcg_limit_bytes"] == 64 * MiB
+    assert 32 * MiB < oom["rss_bytes"] <= 80 * MiB
+    assert "OOM kills  1" in obs.stderr
+
+
+def test_container_and_slurm_attribution(observe, cgroups):
+    cid = uuid.uuid4().hex * 2
+    pod = str(uuid.uuid4())
+    kcid = uuid.uuid4().hex * 2
+    places = {
+        "docker": cgroups.make(f"system.slice/docker-{cid}.scope"),
+        "k8s": cgroups.make(f"kubepods/burstable/pod{pod}/{kcid}"),
+        "slurm": cgroups.make("slurm/uid_0/job_4242/step_3"),
+    }
+    script = "; ".join(f"sh -c 'echo $$ > {p}/cgroup.procs; exec /bin/echo {name}'" for name, p in places.items())
+    obs = observe(["bash", "-c", script], check_status=0)
+    recs = {r["argv"][-1]: r for r in obs.export() if r["comm"] == "echo"}
+    d, k, s = recs["docker"], recs["k8s"], recs["slurm"]
+    assert (d["container_id"], d["container_runtime"]) == (cid, "docker")
+    assert d["cgroup_path"].endswith(f"docker-{cid}.scope")
+    assert (k["pod_uid"], k["container_id"]) == (pod, kcid)
+    assert (s["slurm_job_id"], s["slurm_step"]) == (4242, "3")
+    for r in (d, k, s):
+        assert r["pidns"] and r["mntns"] and r["netns"]
