@@ -68,16 +68,18 @@ def prog_snapshot(pid: int) -> dict[int, dict]:
     for p in C.bpf_progs():
         if p.get("id") in mine or any(x.get("pid") == pid for x in p.get("pids", [])):
             out[p["id"]] = {"name": p.get("name", "?"), "run_cnt": p.get("run_cnt", 0),
-                            "run_time_ns": p.get("run_time_ns", 0)}
+                            "run_time_ns": p.get("run_time_ns", 0), "misses": p.get("recursion_misses", 0)}
     return out
 
 
 def prog_delta(a: dict, b: dict, secs: float) -> dict:
     rows = {}
     for pid_, pb in b.items():
-        pa = a.get(pid_, {"run_cnt": 0, "run_time_ns": 0})
+        pa = a.get(pid_, {"run_cnt": 0, "run_time_ns": 0, "misses": 0})
         cnt, ns = pb["run_cnt"] - pa["run_cnt"], pb["run_time_ns"] - pa["run_time_ns"]
-        rows[pb["name"]] = {"run_cnt": cnt, "run_time_ns": ns, "avg_ns": (ns / cnt) if cnt else None}
+        rows[pb["name"]] = {"run_cnt": cnt, "run_time_ns": ns, "avg_ns": (ns / cnt) if cnt else None,
+                            # the kernel skipped the program (it was already running on this CPU)
+                            "recursion_misses": pb["misses"] - pa["misses"]}
     total_ns = sum(r["run_time_ns"] for r in rows.values())
     return {"programs": rows, "total_ns": total_ns, "pct_core": 100 * total_ns / 1e9 / secs if secs else 0.0}
 
@@ -120,6 +122,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke mode: 5 s load, 2 s idle")
     ap.add_argument("--no-bpf-stats", action="store_true", help="leave kernel.bpf_stats_enabled alone")
     ap.add_argument("--opensre", help="collector command (default: .venv/bin/opensre)")
+    ap.add_argument("--collector-args", default="", metavar="ARGS",
+                    help="extra arguments for `opensre collect`, one string (e.g. \"--no-sched --no-net\")")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
     ap.add_argument("--keep-store", metavar="PATH", help="copy the collector's store here before cleaning up")
     args = ap.parse_args()
@@ -128,7 +132,7 @@ def main() -> int:
     idle = args.idle_seconds if args.idle_seconds is not None else (2.0 if args.quick else 10.0)
     opensre = args.opensre.split() if args.opensre else C.default_opensre()
     meta = C.machine_info()
-    meta.update({"argv": sys.argv, "seconds": secs, "rate": args.rate, "idle_seconds": idle, "settle_s": args.settle})
+    meta.update({"argv": sys.argv, "collector_args": args.collector_args, "seconds": secs, "rate": args.rate, "idle_seconds": idle, "settle_s": args.settle})
 
     tmp = Path(tempfile.mkdtemp(prefix="opensre-cost-"))
     store = tmp / "cost.sqlite"
@@ -138,7 +142,7 @@ def main() -> int:
     res: dict = {"meta": meta}
     try:
         wl = C.build_wl(tmp)
-        col = C.CollectorProc(opensre, store).start()
+        col = C.CollectorProc(opensre, store, args.collector_args.split()).start()
         pid = col.pid
         print(f"collector pid {pid} attached after {col.attach_s:.2f}s; settling {args.settle}s", flush=True)
         print(f"  BPF programs: {', '.join(col.programs)}", flush=True)
@@ -235,7 +239,9 @@ def report(res: dict, args) -> None:
     for name, w in (("idle", res.get("idle")), ("load", load)):
         if not w or not w["bpf"]["programs"]:
             continue
-        progs = ", ".join(f"{n} {p['run_cnt']}x{(p['avg_ns'] or 0):.0f}ns" for n, p in sorted(w["bpf"]["programs"].items()))
+        progs = ", ".join(f"{n} {p['run_cnt']}x{(p['avg_ns'] or 0):.0f}ns"
+                          + (f" ({p['recursion_misses']} MISSED)" if p["recursion_misses"] else "")
+                          for n, p in sorted(w["bpf"]["programs"].items()) if p["run_cnt"] or p["recursion_misses"])
         print(f"  kernel ({name}): {progs}; total {w['bpf']['total_ns'] / 1e6:.1f} ms = "
               f"{w['bpf']['pct_core']:.3f}% of a core")
     if "error" in store:

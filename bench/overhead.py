@@ -83,7 +83,8 @@ class Bench:
 
     def start_collector(self) -> C.CollectorProc:
         self.n_col += 1
-        col = C.CollectorProc(self.opensre, self.tmp / f"col{self.n_col}.sqlite").start()
+        col = C.CollectorProc(self.opensre, self.tmp / f"col{self.n_col}.sqlite",
+                               self.args.collector_args.split()).start()
         time.sleep(self.args.settle)
         return col
 
@@ -215,6 +216,8 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=0.5,
                     help="seconds to wait after the collector attached (and before each baseline) (default 0.5)")
     ap.add_argument("--opensre", help="collector command (default: .venv/bin/opensre)")
+    ap.add_argument("--collector-args", default="", metavar="ARGS",
+                    help="extra arguments for `opensre collect`, one string (e.g. \"--no-sched --no-net\")")
     ap.add_argument("--seed", type=int, help="shuffle seed")
     ap.add_argument("--keep-stores", action="store_true", help="keep the collectors' store files (prints the dir)")
     args = ap.parse_args()
@@ -231,6 +234,7 @@ def main() -> int:
         wls = [w for w in wls if w.name in want]
     meta = C.machine_info()
     meta.update({"argv": sys.argv, "rounds": rounds, "quick": args.quick, "scope": args.scope,
+                 "collector_args": args.collector_args,
                  "settle_s": args.settle, "seed": seed})
     other = [p for p in C.bpf_progs() if p.get("type") in ("tracing", "raw_tracepoint", "tracepoint", "kprobe")]
     if other:
@@ -243,7 +247,8 @@ def main() -> int:
     try:
         b = Bench(args, tmp)
         print(f"opensre overhead: {rounds} rounds, scope={args.scope}, kernel {meta['kernel']}, "
-              f"{meta['ncpu']} CPUs, seed {seed}", flush=True)
+              f"{meta['ncpu']} CPUs, seed {seed}"
+              + (f", collector args: {args.collector_args}" if args.collector_args else ""), flush=True)
         for w in wls:
             print(f"  {w.name:<13} {' '.join(w.quick_argv if args.quick else w.argv)}   # {w.desc}")
         for rnd in range(1, rounds + 1):

@@ -39,9 +39,9 @@ struct {
 	__type(value, struct conn_val);
 } conns SEC(".maps");
 
-static __always_inline int inet_family(const struct sock *sk)
+static __always_inline int inet_family(struct sock *sk)
 {
-	__u16 f = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 f = sk->__sk_common.skc_family;
 	return f == AF_INET || f == AF_INET6;
 }
 

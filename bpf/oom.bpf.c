@@ -14,7 +14,7 @@ char LICENSE[] SEC("license") = "GPL";
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_oom_victim, struct task_struct *victim)
 {
-	__u32 tgid = BPF_CORE_READ(victim, tgid);
+	__u32 tgid = victim->tgid;
 	struct acc_val *a = acc_of(victim, tgid, 1);
 	if (!a)
 		return 0;
@@ -26,8 +26,8 @@ int BPF_PROG(on_oom_victim, struct task_struct *victim)
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_OOM, sizeof(*e));
-	fill_ident(&e->id, victim);
-	struct mm_struct *mm = BPF_CORE_READ(victim, mm);
+	fill_ident(&e->id, victim, 0);
+	struct mm_struct *mm = victim->mm;
 	e->rss_pages = mm ? mm_rss_pages(mm) : 0;
 
 	/* the memory cgroup (v1 memory controller or v2 default hierarchy: the

@@ -46,32 +46,70 @@ static __always_inline void tstate_create(struct task_struct *t)
 
 static __always_inline void fill_ctx(struct osre_ctx *c, struct task_struct *t)
 {
-	struct pid *p = BPF_CORE_READ(t, thread_pid);
-	unsigned int level = BPF_CORE_READ(p, level);
+	struct css_set *cs = t->cgroups;
+	struct cgroup *dfl = cs->dfl_cgrp;
 
-	c->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	c->cgroup_id = dfl->kn->id;
 	/* hybrid/v1 hosts put every task in the v2 root; the memory controller's
-	 * v1 cgroup is what containers and batch systems actually set */
+	 * v1 cgroup is what containers and batch systems actually set. (On a pure
+	 * v2 host the memory css lives on the default hierarchy: no v1 id.) */
 	int memcg = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-	struct cgroup_subsys_state *css;
-	bpf_core_read(&css, sizeof(css), &t->cgroups->subsys[memcg & 15]);
+	struct cgroup_subsys_state *css = 0;
+	bpf_core_read(&css, sizeof(css), &cs->subsys[memcg & 15]);
 	struct cgroup *cg = BPF_CORE_READ(css, cgroup);
-	/* in a pure v2 host the memory css lives on the default hierarchy */
-	struct cgroup *dfl = BPF_CORE_READ(t, cgroups, dfl_cgrp);
-	c->memcg_v1_id = (cg && BPF_CORE_READ(cg, root) != BPF_CORE_READ(dfl, root))
-				 ? BPF_CORE_READ(cg, kn, id) : 0;
+	c->memcg_v1_id = (cg && BPF_CORE_READ(cg, root) != dfl->root) ? BPF_CORE_READ(cg, kn, id) : 0;
+	/* the task's own pid namespace is the one at its pid's deepest level */
+	struct pid *p = t->thread_pid;
+	unsigned int level = p->level;
 	c->pidns = BPF_CORE_READ(p, numbers[level & 31].ns, ns.inum);
-	c->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
-	c->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	c->mntns = t->nsproxy->mnt_ns->ns.inum;
+	c->netns = t->nsproxy->net_ns->ns.inum;
+}
+
+/* cwd, leaf first: NUL-separated names from the working directory up to the
+ * root, crossing mount points (user space reverses them). Bounded depth. */
+static __always_inline void read_cwd(struct osre_exec_event *e, struct task_struct *t)
+{
+	struct path pwd = t->fs->pwd;
+	struct dentry *d = pwd.dentry;
+	struct vfsmount *vm = pwd.mnt;
+	struct mount *mnt = container_of(vm, struct mount, mnt);
+	__u32 off = 0;
+
+	e->cwd_len = 0;
+	for (int i = 0; i < OSRE_CWD_DEPTH; i++) {
+		if (d == BPF_CORE_READ(mnt, mnt.mnt_root)) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (parent == mnt)
+				break; /* the root of the root mount */
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent;
+			continue;
+		}
+		struct dentry *up = BPF_CORE_READ(d, d_parent);
+		if (up == d)
+			break;
+		if (off >= OSRE_CWD_MAX / 2) {
+			e->flags |= OSRE_CWD_TRUNCATED;
+			break;
+		}
+		long n = bpf_probe_read_kernel_str(&e->cwd[off & (OSRE_CWD_MAX / 2 - 1)], OSRE_CWD_MAX / 2,
+						   BPF_CORE_READ(d, d_name.name));
+		if (n <= 0)
+			break;
+		off += n;
+		d = up;
+	}
+	e->cwd_len = off;
 }
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
-	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u32 ptgid = parent->tgid;
+	__u32 ctgid = child->tgid;
 
-	if (BPF_CORE_READ(child, pid) != ctgid) {
+	if (child->pid != ctgid) {
 		/* a new thread: give it scheduler state if its group is tracked */
 		struct track_val *ttv = lookup_tracked(child, ctgid);
 		if (ttv && ttv->state == OSRE_TRACKED)
@@ -87,7 +125,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		tv.state = OSRE_TRACKED;
 	else
 		return 0;
-	tv.start_ns = BPF_CORE_READ(child, start_boottime);
+	tv.start_ns = child->start_boottime;
 	if (bpf_map_update_elem(&tracked, &ctgid, &tv, BPF_ANY)) {
 		stat_inc(OSRE_STAT_TRACK_FULL);
 		return 0;
@@ -102,7 +140,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_FORK, sizeof(*e));
-	fill_ident(&e->id, child);
+	fill_ident(&e->id, child, 1); /* a fresh child's comm is its parent's: current's */
 	fill_ctx(&e->ctx, child);
 	stat_inc(OSRE_STAT_EVENTS);
 	bpf_ringbuf_submit(e, submit_flags());
@@ -122,10 +160,10 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	if (host_wide) {
 		char comm[OSRE_COMM_LEN] = {};
 		struct track_val ntv = {};
-		BPF_CORE_READ_STR_INTO(&comm, task, comm);
+		bpf_get_current_comm(&comm, sizeof(comm));
 		denied = bpf_map_lookup_elem(&deny_comm, &comm) != 0;
 		ntv.state = denied ? OSRE_DENIED : OSRE_TRACKED;
-		ntv.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+		ntv.start_ns = task->group_leader->start_boottime;
 		if (!tv || tv->state != ntv.state) {
 			if (bpf_map_update_elem(&tracked, &tgid, &ntv, BPF_ANY)) {
 				stat_inc(OSRE_STAT_TRACK_FULL);
@@ -148,7 +186,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_EXEC, sizeof(*e));
-	fill_ident(&e->id, task);
+	fill_ident(&e->id, task, 1);
 	fill_ctx(&e->ctx, task);
 	e->flags = 0;
 	e->argv_len = 0;
@@ -161,22 +199,24 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		return 0;
 	}
 
-	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename),
-					   BPF_CORE_READ(bprm, filename));
+	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
 	if (n == sizeof(e->filename))
 		e->flags |= OSRE_FILENAME_TRUNCATED;
+	read_cwd(e, task);
 
 	/* argv only: [arg_start, arg_end) of the new image, never the environment
 	 * that follows it. Freshly copied by exec, so the pages are resident. */
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	unsigned long as = BPF_CORE_READ(mm, arg_start);
-	unsigned long ae = BPF_CORE_READ(mm, arg_end);
+	struct mm_struct *mm = task->mm;
+	unsigned long as = mm->arg_start;
+	unsigned long ae = mm->arg_end;
 	__u64 total = ae > as ? ae - as : 0;
 	__u32 len = total > OSRE_ARGV_MAX ? OSRE_ARGV_MAX : total;
 	e->argv_total = total;
 	if (total > OSRE_ARGV_MAX)
 		e->flags |= OSRE_ARGV_TRUNCATED;
-	if (bpf_probe_read_user(e->argv, len & (OSRE_ARGV_MAX - 1) ? len & (OSRE_ARGV_MAX - 1) : (len ? OSRE_ARGV_MAX : 0), (void *)as))
+	if (len >= OSRE_ARGV_MAX)
+		len = OSRE_ARGV_MAX;
+	if (bpf_probe_read_user(e->argv, len & (2 * OSRE_ARGV_MAX - 1), (void *)as))
 		len = 0;
 	e->argv_len = len;
 	stat_inc(OSRE_STAT_EVENTS);
@@ -187,24 +227,25 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 tgid = task->tgid;
 	struct acc_val *a = acc_of(task, tgid, 1);
 	if (!a)
 		return 0;
 	/* this thread's own counters are final here: nothing after this point
 	 * reads, writes or sleeps on its behalf */
-	struct task_io_accounting io;
-	BPF_CORE_READ_INTO(&io, task, ioac);
-	__sync_fetch_and_add(&a->rchar, io.rchar);
-	__sync_fetch_and_add(&a->wchar, io.wchar);
-	__sync_fetch_and_add(&a->syscr, io.syscr);
-	__sync_fetch_and_add(&a->syscw, io.syscw);
-	__sync_fetch_and_add(&a->read_bytes, io.read_bytes);
-	__sync_fetch_and_add(&a->write_bytes, io.write_bytes);
-	__sync_fetch_and_add(&a->cancelled_write_bytes, io.cancelled_write_bytes);
-	__sync_fetch_and_add(&a->run_delay, BPF_CORE_READ(task, sched_info.run_delay));
+	struct task_io_accounting *io = &task->ioac;
+	__sync_fetch_and_add(&a->rchar, io->rchar);
+	__sync_fetch_and_add(&a->wchar, io->wchar);
+	__sync_fetch_and_add(&a->syscr, io->syscr);
+	__sync_fetch_and_add(&a->syscw, io->syscw);
+	__sync_fetch_and_add(&a->read_bytes, io->read_bytes);
+	__sync_fetch_and_add(&a->write_bytes, io->write_bytes);
+	__sync_fetch_and_add(&a->cancelled_write_bytes, io->cancelled_write_bytes);
+	__u64 rd = task->sched_info.run_delay;
+	__sync_fetch_and_add(&a->run_delay, rd);
 	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
 	if (ts) {
+		tstate_settle(ts, rd);
 		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
 		__sync_fetch_and_add(&a->sleep, ts->sleep_ns);
 	}
@@ -212,11 +253,11 @@ int BPF_PROG(on_exit, struct task_struct *task)
 
 	/* signal->live was decremented before this tracepoint: 0 means the group is
 	 * dead (works on kernels whose tracepoint lacks the group_dead argument) */
-	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+	if (task->signal->live.counter == 0) {
 		a->end_ns = bpf_ktime_get_boot_ns();
-		struct mm_struct *mm = BPF_CORE_READ(task, mm);
+		struct mm_struct *mm = task->mm;
 		if (mm) {
-			__u64 hw = BPF_CORE_READ(mm, hiwater_rss);
+			__u64 hw = mm->hiwater_rss;
 			__u64 rss = mm_rss_pages(mm);
 			a->hiwater_pages = hw > rss ? hw : rss;
 			a->rss_exit_pages = rss;
@@ -228,11 +269,11 @@ int BPF_PROG(on_exit, struct task_struct *task)
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(on_free, struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid);
-	if (BPF_CORE_READ(p, pid) != tgid)
+	__u32 tgid = p->tgid;
+	if (p->pid != tgid)
 		return 0; /* a thread, or an old leader replaced by exec */
 
-	__u64 start = BPF_CORE_READ(p, start_boottime);
+	__u64 start = p->start_boottime;
 	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!tv || (tv->start_ns != start && tv->start_ns != 0))
 		return 0;
@@ -248,26 +289,26 @@ int BPF_PROG(on_free, struct task_struct *p)
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_EXIT, sizeof(*e));
-	fill_ident(&e->id, p);
+	fill_ident(&e->id, p, 0);
 	e->flags = 0;
 
-	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	struct signal_struct *sig = p->signal;
 	/* as wait_task_zombie() builds the status word */
-	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
-		e->status = BPF_CORE_READ(sig, group_exit_code);
+	if (sig->flags & SIGNAL_GROUP_EXIT)
+		e->status = sig->group_exit_code;
 	else
-		e->status = BPF_CORE_READ(p, exit_code);
+		e->status = p->exit_code;
 	/* __exit_signal() folds every released thread into signal, the leader
 	 * included (so thread_group_cputime() never sees an empty list): by the
 	 * time the leader is freed, signal holds the whole group's totals */
-	e->sum_exec_ns = BPF_CORE_READ(sig, sum_sched_runtime);
-	e->utime_ns = BPF_CORE_READ(sig, utime);
-	e->stime_ns = BPF_CORE_READ(sig, stime);
-	e->nvcsw = BPF_CORE_READ(sig, nvcsw);
-	e->nivcsw = BPF_CORE_READ(sig, nivcsw);
-	e->min_flt = BPF_CORE_READ(sig, min_flt);
-	e->maj_flt = BPF_CORE_READ(sig, maj_flt);
-	e->maxrss_pages = BPF_CORE_READ(sig, maxrss);
+	e->sum_exec_ns = sig->sum_sched_runtime;
+	e->utime_ns = sig->utime;
+	e->stime_ns = sig->stime;
+	e->nvcsw = sig->nvcsw;
+	e->nivcsw = sig->nivcsw;
+	e->min_flt = sig->min_flt;
+	e->maj_flt = sig->maj_flt;
+	e->maxrss_pages = sig->maxrss;
 
 	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
 	if (a && a->start_ns == start) {
@@ -294,15 +335,14 @@ int BPF_PROG(on_free, struct task_struct *p)
 		e->flags |= OSRE_EXIT_NO_ACC;
 		e->end_ns = bpf_ktime_get_boot_ns();
 		e->hiwater_pages = 0;
-		struct task_io_accounting io;
-		BPF_CORE_READ_INTO(&io, sig, ioac);
-		e->rchar = io.rchar;
-		e->wchar = io.wchar;
-		e->syscr = io.syscr;
-		e->syscw = io.syscw;
-		e->read_bytes = io.read_bytes;
-		e->write_bytes = io.write_bytes;
-		e->cancelled_write_bytes = io.cancelled_write_bytes;
+		struct task_io_accounting *io = &sig->ioac;
+		e->rchar = io->rchar;
+		e->wchar = io->wchar;
+		e->syscr = io->syscr;
+		e->syscw = io->syscw;
+		e->read_bytes = io->read_bytes;
+		e->write_bytes = io->write_bytes;
+		e->cancelled_write_bytes = io->cancelled_write_bytes;
 		e->threads = 0;
 		e->net_tx_bytes = e->net_rx_bytes = e->runq_wait_ns = 0;
 		e->blocked_io_ns = e->sleep_ns = e->rss_exit_pages = 0;

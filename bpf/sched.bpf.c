@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Off-CPU time of tracked threads, split by why they were off CPU.
  *
- * At switch-out we note the time and the state; at wakeup the time since then
- * was spent sleeping: uninterruptible (D: I/O and similar) or interruptible (S).
- * What follows the wakeup until the next switch-in is run-queue wait, which the
- * kernel already keeps per thread (sched_info.run_delay): no hook needed for it.
- * Tracked threads carry task-local storage, so an untracked task costs one
- * storage lookup per switch, no hash lookup.
+ * One hook, sched_switch. When a tracked thread switches out asleep we note the
+ * time, its state and its run-queue total (sched_info.run_delay); when it
+ * switches back in, the time off CPU is known. Part of it was spent runnable,
+ * waiting for a CPU after the wakeup: the kernel adds that part to run_delay just
+ * after this tracepoint, so it is subtracted at the thread's next switch-out
+ * (or exit). No sched_wakeup hook: wakeups are as frequent as switches and a
+ * second program per wakeup cost more than the split itself.
+ * Tracked threads carry task-local storage, so an untracked task costs two
+ * storage lookups per switch and no hash lookup.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -16,34 +19,31 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* include/linux/sched.h task states; stable ABI of the sched_switch tracepoint */
 #define TASK_INTERRUPTIBLE 0x1
-#define TASK_UNINTERRUPTIBLE 0x2
-#define TASK_NOLOAD 0x400 /* TASK_IDLE: kernel threads idling in D, not waiting on I/O */
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	__u64 now = 0;
 	struct tstate *s = bpf_task_storage_get(&tstore, prev, 0, 0);
-	if (s && (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE))) {
-		s->off_ts = bpf_ktime_get_ns();
-		s->off_state = prev_state;
+	if (s) {
+		__u64 rd = prev->sched_info.run_delay;
+		tstate_settle(s, rd);
+		if (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE)) {
+			now = bpf_ktime_get_ns();
+			s->off_ts = now;
+			s->off_state = prev_state;
+			s->rd0 = rd;
+		}
 	}
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(on_wakeup, struct task_struct *p)
-{
-	struct tstate *s = bpf_task_storage_get(&tstore, p, 0, 0);
-	if (!s || !s->off_ts)
-		return 0;
-	__u64 d = bpf_ktime_get_ns() - s->off_ts;
-	if ((s->off_state & TASK_UNINTERRUPTIBLE) && !(s->off_state & TASK_NOLOAD))
-		s->blocked_ns += d;
-	else
-		s->sleep_ns += d;
-	s->off_ts = 0;
+	s = bpf_task_storage_get(&tstore, next, 0, 0);
+	if (s && s->off_ts) {
+		if (!now)
+			now = bpf_ktime_get_ns();
+		s->pending = now - s->off_ts;
+		s->pending_state = s->off_state;
+		s->off_ts = 0;
+	}
 	return 0;
 }

@@ -11,6 +11,8 @@
 #define OSRE_COMM_LEN 16
 #define OSRE_FILENAME_MAX 256
 #define OSRE_ARGV_MAX 2048 /* power of two: the verifier bounds reads with a mask */
+#define OSRE_CWD_MAX 512   /* power of two */
+#define OSRE_CWD_DEPTH 24  /* path components (mount crossings count too) */
 
 enum osre_event_type {
 	OSRE_EV_FORK = 1,
@@ -30,6 +32,7 @@ enum osre_exec_flags {
 	OSRE_ARGV_TRUNCATED = 1,
 	OSRE_FILENAME_TRUNCATED = 2,
 	OSRE_EXEC_DENIED = 4, /* host-wide: the new image is denylisted; forget this process */
+	OSRE_CWD_TRUNCATED = 8,
 };
 
 enum osre_exit_flags {
@@ -95,8 +98,11 @@ struct osre_exec_event {
 	__u32 flags;         /* osre_exec_flags */
 	__u32 argv_len;      /* bytes copied into argv[] (NUL-separated) */
 	__u64 argv_total;    /* bytes the process really had, before our bound */
+	__u32 cwd_len;       /* bytes in cwd[]: NUL-terminated names, leaf first */
+	__u32 _pad;
 	char filename[OSRE_FILENAME_MAX];
 	char argv[OSRE_ARGV_MAX];
+	char cwd[OSRE_CWD_MAX];
 };
 
 /* the kernel's own accounting for a whole thread group, taken when the group

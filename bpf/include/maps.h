@@ -35,12 +35,32 @@ struct acc_val {
 /* per thread, for tracked thread groups only: its presence is the "tracked"
  * test on the scheduler's hot path (no hash lookup per context switch) */
 struct tstate {
-	__u64 off_ts;    /* switched out at (ktime ns); 0 when runnable */
-	__u32 off_state; /* prev_state at switch-out */
-	__u32 _pad;
+	__u64 off_ts;      /* switched out asleep at (ktime ns); 0 otherwise */
+	__u64 rd0;         /* sched_info.run_delay at that switch-out */
+	__u64 pending;     /* off-CPU time of the last sleep, run-queue part not yet known */
+	__u32 off_state;   /* prev_state at switch-out */
+	__u32 pending_state;
 	__u64 blocked_ns;
 	__u64 sleep_ns;
 };
+
+#define TASK_UNINTERRUPTIBLE 0x2
+#define TASK_NOLOAD 0x400 /* TASK_IDLE: kernel threads idling in D, not waiting on I/O */
+
+/* Settle a finished sleep: its off-CPU time minus the run-queue wait that ended
+ * it (now in run_delay, which the kernel updates after sched_switch fires). */
+static __always_inline void tstate_settle(struct tstate *s, __u64 run_delay)
+{
+	if (!s->pending)
+		return;
+	__u64 rq = run_delay - s->rd0;
+	__u64 d = s->pending > rq ? s->pending - rq : 0;
+	if ((s->pending_state & TASK_UNINTERRUPTIBLE) && !(s->pending_state & TASK_NOLOAD))
+		s->blocked_ns += d;
+	else
+		s->sleep_ns += d;
+	s->pending = 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,14 +119,21 @@ static __always_inline void fill_hdr(struct osre_hdr *h, __u16 type, __u32 size)
 	h->ts_ns = bpf_ktime_get_boot_ns();
 }
 
-static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t)
+/* Direct loads through BTF pointers (tp_btf arguments and what they point to)
+ * compile to plain loads guarded by the JIT's exception table: several times
+ * cheaper than a bpf_probe_read_kernel() helper call per field (BPF_CORE_READ).
+ * CO-RE still relocates every field offset (vmlinux.h has preserve_access_index). */
+static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t, int is_current)
 {
-	id->pid = BPF_CORE_READ(t, tgid);
-	id->ppid = BPF_CORE_READ(t, real_parent, tgid);
-	id->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-	id->uid = BPF_CORE_READ(t, real_cred, uid.val);
-	id->gid = BPF_CORE_READ(t, real_cred, gid.val);
-	BPF_CORE_READ_STR_INTO(&id->comm, t, comm);
+	id->pid = t->tgid;
+	id->ppid = t->real_parent->tgid;
+	id->start_ns = t->group_leader->start_boottime;
+	id->uid = t->real_cred->uid.val;
+	id->gid = t->real_cred->gid.val;
+	if (is_current)
+		bpf_get_current_comm(&id->comm, sizeof(id->comm));
+	else
+		bpf_probe_read_kernel_str(&id->comm, sizeof(id->comm), t->comm);
 }
 
 static __always_inline struct track_val *lookup_tracked(struct task_struct *t, __u32 tgid)
@@ -117,7 +144,7 @@ static __always_inline struct track_val *lookup_tracked(struct task_struct *t, _
 	/* pids are reused (pid_max can be 32768): a stale entry is not ours.
 	 * User space seeds roots with start_ns 0 (it cannot see the exact start):
 	 * the first event from that pid pins it. */
-	__u64 start = BPF_CORE_READ(t, group_leader, start_boottime);
+	__u64 start = t->group_leader->start_boottime;
 	if (tv->start_ns == 0)
 		tv->start_ns = start;
 	else if (tv->start_ns != start)
@@ -128,7 +155,7 @@ static __always_inline struct track_val *lookup_tracked(struct task_struct *t, _
 /* the group's accumulator, created on first use; 0 if t's group is not tracked */
 static __always_inline struct acc_val *acc_of(struct task_struct *t, __u32 tgid, int create)
 {
-	__u64 start = BPF_CORE_READ(t, group_leader, start_boottime);
+	__u64 start = t->group_leader->start_boottime;
 	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
 	if (a && a->start_ns == start)
 		return a;
@@ -149,9 +176,9 @@ static __always_inline __u64 mm_rss_pages(struct mm_struct *mm)
 {
 	/* same arithmetic as /proc/PID/status VmRSS: percpu_counter .count of the
 	 * file, anon and shmem counters (swap entries are not resident) */
-	__s64 f = BPF_CORE_READ(mm, rss_stat[0].count);
-	__s64 a = BPF_CORE_READ(mm, rss_stat[1].count);
-	__s64 s = BPF_CORE_READ(mm, rss_stat[3].count);
+	__s64 f = mm->rss_stat[0].count;
+	__s64 a = mm->rss_stat[1].count;
+	__s64 s = mm->rss_stat[3].count;
 	return (f > 0 ? f : 0) + (a > 0 ? a : 0) + (s > 0 ? s : 0);
 }
 

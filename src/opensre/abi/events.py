@@ -12,10 +12,11 @@ ABI_VERSION = 1
 COMM_LEN = 16
 FILENAME_MAX = 256
 ARGV_MAX = 2048
+CWD_MAX = 512
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_OOM, EV_CONN = 1, 2, 3, 4, 5
 TRACKED, DENIED = 1, 2
-ARGV_TRUNCATED, FILENAME_TRUNCATED, EXEC_DENIED = 1, 2, 4
+ARGV_TRUNCATED, FILENAME_TRUNCATED, EXEC_DENIED, CWD_TRUNCATED = 1, 2, 4, 8
 EXIT_NO_ACC, EXIT_OOM_KILLED = 1, 2
 CONN_ACTIVE, CONN_OPEN = 1, 2
 
@@ -46,8 +47,9 @@ class ForkEvent(ctypes.Structure):
 
 class ExecEvent(ctypes.Structure):
     _fields_ = [("hdr", Hdr), ("id", Ident), ("ctx", Ctx), ("flags", u32), ("argv_len", u32),
-                ("argv_total", u64), ("filename", ctypes.c_char * FILENAME_MAX),
-                ("argv", ctypes.c_char * ARGV_MAX)]
+                ("argv_total", u64), ("cwd_len", u32), ("_pad", u32),
+                ("filename", ctypes.c_char * FILENAME_MAX),
+                ("argv", ctypes.c_char * ARGV_MAX), ("cwd", ctypes.c_char * CWD_MAX)]
 
 
 class ExitEvent(ctypes.Structure):
@@ -122,6 +124,12 @@ def decode(raw: bytes):
     if cls is None or len(raw) < ctypes.sizeof(cls):
         raise AbiMismatch(f"unknown or short event type {hdr.type} ({len(raw)} bytes)")
     return hdr.type, cls.from_buffer_copy(raw)
+
+
+def join_cwd(buf: bytes) -> str:
+    """Leaf-first NUL-separated names (as read_cwd() walks up) -> an absolute path."""
+    names = [n.decode("utf-8", "replace") for n in buf.split(b"\0") if n]
+    return "/" + "/".join(reversed(names))
 
 
 def split_argv(buf: bytes) -> list[str]:

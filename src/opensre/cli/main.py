@@ -179,7 +179,7 @@ def _opts(args, host_wide: bool):
     if args.drain_ms:
         o.drain_interval_ms = args.drain_ms
     elif host_wide:
-        o.drain_interval_ms = 250
+        o.drain_interval_ms = 500  # bursts force a wakeup in the kernel; this only bounds latency
     return o
 
 

@@ -21,7 +21,7 @@ from ..store import Store
 from . import procfs
 from .cgroups import CgroupResolver
 from .clock import boot_to_epoch_offset
-from .containers import parse_cgroup_path
+from .containers import parse_cgroup_path as _parse_cgroup_path
 from .hostsamples import HostSampler
 
 PAGE = resource.getpagesize()
@@ -71,6 +71,10 @@ def decode_status(status: int) -> tuple[int | None, int | None, bool]:
     if sig == 0:
         return (status >> 8) & 0xFF, None, False
     return None, sig, bool(status & 0x80)
+
+
+# few distinct cgroups, thousands of processes: parse each path once
+parse_cgroup_path = __import__("functools").lru_cache(maxsize=4096)(_parse_cgroup_path)
 
 
 def _str(b: bytes) -> str:
@@ -224,10 +228,14 @@ class Collector:
             n += 1
         return n
 
-    def _emit_sample(self, p: Process, key, t_ns: int, cum: tuple, rss: int) -> None:
-        prev = self._cum.get(key, (0,) * 8)
+    def _emit_sample(self, p: Process, key, t_ns: int, cum: tuple, rss: int, final: bool = False) -> None:
+        prev = self._cum.get(key)
+        if prev is None:
+            prev = (0,) * 8 + (-1,)
+        elif not final and prev[:8] == cum and prev[8] == rss:
+            return  # nothing moved: an idle process costs no row (its deltas are all zero)
         d = [a - b for a, b in zip(cum, prev)]
-        self._cum[key] = cum
+        self._cum[key] = cum + (rss,)
         self._samples.append(Sample(p.pid, p.start_time_ns, t_ns, d[0], rss, d[1], d[2], d[3], d[4], d[5], d[6], d[7]))
 
     def process(self, flush: bool = True) -> int:
@@ -358,6 +366,7 @@ class Collector:
                 pp = self.live[parent]
                 p.parent_start_time_ns = pp.start_time_ns
                 p.exe, p.argv, p.argv_truncated, p.argv_redacted = pp.exe, pp.argv, pp.argv_truncated, pp.argv_redacted
+                p.cwd = pp.cwd
         else:
             p.start_time_ns = ident.start_ns + self.offset  # exact now
         self.live[key] = p
@@ -393,14 +402,17 @@ class Collector:
         p = self._record_for(ev.id)
         self._apply_ident(p, ev.id)
         self._apply_ctx(p, ev.ctx)
+        mv = memoryview(ev).cast("B")
         off = abi.ExecEvent.argv.offset
-        raw = bytes(memoryview(ev).cast("B")[off:off + ev.argv_len])
-        argv, red = self.redact(abi.split_argv(raw))
+        argv, red = self.redact(abi.split_argv(bytes(mv[off:off + ev.argv_len])))
+        off = abi.ExecEvent.cwd.offset
+        p.cwd = abi.join_cwd(bytes(mv[off:off + ev.cwd_len]))
         p.exe = _str(ev.filename)
         p.argv, p.argv_redacted = argv, red
         p.argv_truncated = bool(ev.flags & abi.ARGV_TRUNCATED)
         p.exec_count += 1
-        self._execs.append(Exec(p.pid, p.start_time_ns, ev.hdr.ts_ns + self.offset, p.exe, argv, p.argv_truncated))
+        self._execs.append(Exec(p.pid, p.start_time_ns, ev.hdr.ts_ns + self.offset, p.exe, argv, p.argv_truncated,
+                                p.cwd))
 
     def _on_exit(self, ev) -> None:
         p = self._record_for(ev.id)
@@ -431,7 +443,7 @@ class Collector:
             # the last interval runs to the exit, so the series sums to these totals
             cum = (ev.sum_exec_ns, ev.read_bytes, ev.write_bytes, ev.net_tx_bytes, ev.net_rx_bytes,
                    ev.runq_wait_ns, ev.blocked_io_ns, ev.sleep_ns)
-            self._emit_sample(p, key, p.end_time_ns, cum, ev.rss_exit_pages * PAGE)
+            self._emit_sample(p, key, p.end_time_ns, cum, ev.rss_exit_pages * PAGE, final=True)
             self._cum.pop(key, None)
         p.complete = True
         self._done.append(p)

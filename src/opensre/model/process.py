@@ -21,6 +21,7 @@ class Process:
     end_time_ns: int | None = None
     exe: str = ""
     comm: str = ""
+    cwd: str | None = None
     argv: list[str] = field(default_factory=list)
     argv_truncated: bool = False
     argv_redacted: bool = False
@@ -126,6 +127,7 @@ class Exec:
     exe: str
     argv: list[str]
     argv_truncated: bool = False
+    cwd: str | None = None
 
 
 @dataclass

@@ -97,8 +97,9 @@ class Store:
     def put_batch(self, run_id: str, processes: Iterable[Process], execs: Iterable[Exec] = (),
                   samples: Iterable[Sample] = (), events: Iterable[Event] = (), host_samples: Iterable = ()) -> None:
         """One transaction per collector drain: cheap, and a crash loses at most one batch."""
-        prow = [[run_id] + [_sql(p, f) for f in PROCESS_FIELDS] for p in processes]
-        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, json.dumps(e.argv), int(e.argv_truncated)) for e in execs]
+        prow = [_process_row(run_id, p) for p in processes]
+        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, json.dumps(e.argv), int(e.argv_truncated), e.cwd)
+                for e in execs]
         srow = [[run_id] + [getattr(x, f) for f in SAMPLE_FIELDS] for x in samples]
         vrow = [(run_id, v.kind, v.pid, v.start_time_ns, v.t_ns, json.dumps(v.data)) for v in events]
         hrow = [[run_id] + [getattr(h, f) for f in HOST_SAMPLE_FIELDS] for h in host_samples]
@@ -118,7 +119,8 @@ class Store:
                     f"INSERT OR REPLACE INTO processes (run_id,{','.join(PROCESS_FIELDS)}) "
                     f"VALUES ({','.join('?' * (len(PROCESS_FIELDS) + 1))})", prow)
             if erow:
-                self.db.executemany("INSERT INTO execs VALUES (?,?,?,?,?,?,?)", erow)
+                self.db.executemany("INSERT INTO execs (run_id, pid, start_time_ns, t_ns, exe, argv, argv_truncated, cwd) "
+                                    "VALUES (?,?,?,?,?,?,?,?)", erow)
 
     def mark_interrupted(self) -> int:
         """Runs left 'running' by a collector that no longer exists (killed, power loss)."""
@@ -167,7 +169,8 @@ class Store:
 
     def execs(self, run_id: str) -> Iterator[Exec]:
         for r in self.db.execute("SELECT * FROM execs WHERE run_id=? ORDER BY t_ns", (run_id,)):
-            yield Exec(r["pid"], r["start_time_ns"], r["t_ns"], r["exe"], json.loads(r["argv"]), bool(r["argv_truncated"]))
+            yield Exec(r["pid"], r["start_time_ns"], r["t_ns"], r["exe"], json.loads(r["argv"]), bool(r["argv_truncated"]),
+                       r["cwd"])
 
     def samples(self, run_id: str) -> Iterator[Sample]:
         cur = self.db.execute(f"SELECT {','.join(SAMPLE_FIELDS)} FROM samples WHERE run_id=? "
@@ -217,13 +220,16 @@ class _Tx:
         return False
 
 
-def _sql(p: Process, f: str):
-    v = getattr(p, f)
-    if f == "argv":
-        return json.dumps(v)
-    if f in _BOOL_FIELDS:
-        return int(bool(v))
-    return v
+_ARGV_IDX = PROCESS_FIELDS.index("argv")
+_GET_ALL = __import__("operator").attrgetter(*PROCESS_FIELDS)
+
+
+def _process_row(run_id: str, p: Process) -> list:
+    """The SQL row of a process (the collector writes thousands per second: one
+    attrgetter call, argv as JSON; sqlite stores Python bools as 0/1)."""
+    row = [run_id, *_GET_ALL(p)]
+    row[_ARGV_IDX + 1] = json.dumps(p.argv)
+    return row
 
 
 def _process(row) -> Process:

@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS = {
     1: """
@@ -69,5 +69,9 @@ CREATE TABLE host_samples (
     psi_memory_full_us INTEGER, psi_io_some_us INTEGER, psi_io_full_us INTEGER
 );
 CREATE INDEX host_samples_run ON host_samples(run_id, t_ns);
+""",
+    3: """
+ALTER TABLE processes ADD COLUMN cwd TEXT;
+ALTER TABLE execs ADD COLUMN cwd TEXT;
 """,
 }
