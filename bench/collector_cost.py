@@ -123,7 +123,8 @@ def main() -> int:
     ap.add_argument("--no-bpf-stats", action="store_true", help="leave kernel.bpf_stats_enabled alone")
     ap.add_argument("--opensre", help="collector command (default: .venv/bin/opensre)")
     ap.add_argument("--collector-args", default="", metavar="ARGS",
-                    help="extra arguments for `opensre collect`, one string (e.g. \"--no-sched --no-net\")")
+                    help="extra arguments for `opensre collect`, one string; write it with '=' "
+                         "(--collector-args=--no-sched) so a single flag is not taken for one of ours")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
     ap.add_argument("--keep-store", metavar="PATH", help="copy the collector's store here before cleaning up")
     args = ap.parse_args()

@@ -217,7 +217,8 @@ def main() -> int:
                     help="seconds to wait after the collector attached (and before each baseline) (default 0.5)")
     ap.add_argument("--opensre", help="collector command (default: .venv/bin/opensre)")
     ap.add_argument("--collector-args", default="", metavar="ARGS",
-                    help="extra arguments for `opensre collect`, one string (e.g. \"--no-sched --no-net\")")
+                    help="extra arguments for `opensre collect`, one string; write it with '=' "
+                         "(--collector-args=--no-sched) so a single flag is not taken for one of ours")
     ap.add_argument("--seed", type=int, help="shuffle seed")
     ap.add_argument("--keep-stores", action="store_true", help="keep the collectors' store files (prints the dir)")
     args = ap.parse_args()

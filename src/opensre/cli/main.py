@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--linger", type=_positive_float, default=2.0, metavar="S",
                    help="after CMD exits, wait up to S seconds for processes it left behind (default 2)")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    r.add_argument("--rules", action="append", default=[], metavar="FILE",
+                   help="tool rules (YAML: rename tools, exclude helpers); repeatable")
     r.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
 
     c = sub.add_parser("collect", help="observe the whole host until SIGINT/SIGTERM")
@@ -87,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
     c.add_argument("--deny", action="append", default=[], metavar="COMM",
                    help="also ignore processes with this command name; repeatable")
+
+    co = sub.add_parser("correlate", help="recompute a run's tasks and tools (e.g. with new rules)")
+    common(co)
+    co.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
+    co.add_argument("--rules", action="append", default=[], metavar="FILE", help="tool rules (YAML); repeatable")
 
     rs = sub.add_parser("runs", help="list stored runs")
     common(rs)
@@ -97,14 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
     s.add_argument("--width", type=int, default=80, help="command column width")
     s.add_argument("--timeline", action="store_true", help="per-process timeline of CPU, memory and waits")
+    s.add_argument("--tree", action="store_true", help="the process tree instead of tasks and tools")
 
     e = sub.add_parser("export", help="export a run's records")
     common(e)
     e.add_argument("--run", default="latest", help="run id, prefix, name or 'latest'")
     e.add_argument("--format", choices=["jsonl"], default="jsonl")
-    e.add_argument("--what", choices=["processes", "execs", "samples", "events", "host"], default="processes",
-                   help="processes (default), execs, samples (time series), events (OOM kills, TCP "
-                        "connections), host (host time series)")
+    e.add_argument("--what", choices=["processes", "tasks", "tools", "execs", "samples", "events", "host"],
+                   default="processes",
+                   help="processes (default), tasks, tools (invocations), execs, samples (time series), "
+                        "events (OOM kills, TCP connections), host (host time series)")
     e.add_argument("-o", "--output", help="file (default stdout)")
 
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
@@ -193,8 +202,15 @@ def cmd_run(args) -> int:
     _preflight()
     redact = _redactor(args)
     store = _store(args)
+    from ..correlate.tools import ToolIdentifier
+
+    ToolIdentifier.from_files(args.rules)  # a bad rule file fails before the command runs
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
                       as_invoking_user=not args.as_root, linger_s=args.linger)
+    if not res.store_error:
+        from ..correlate import correlate_run
+
+        correlate_run(store, res.run.run_id, args.rules)
     if res.store_error:
         where = f"; {res.run.process_count} processes stored, the rest saved to {res.spill_path}" if res.spill_path \
             else "; records could not be saved anywhere"
@@ -279,20 +295,39 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from ..report import process_tree, run_summary
+    from ..report import process_tree, run_summary, task_view
 
     store = _store(args, readonly=True)
     run = store.resolve_run(args.run)
     procs = list(store.processes(run.run_id))
     print(run_summary(run, procs))
     print()
+    if args.tree:
+        print(process_tree(procs, width=args.width))
+        return 0
     if args.timeline:
         from ..report.timeline import timeline
 
         print(timeline(run, procs, list(store.samples(run.run_id)), list(store.events(run.run_id)),
                        width=args.width))
     else:
-        print(process_tree(procs, width=args.width))
+        tasks = store.tasks(run.run_id)
+        if tasks:
+            print(task_view(tasks, store.tools(run.run_id)))
+        else:
+            print(process_tree(procs, width=args.width))
+    return 0
+
+
+def cmd_correlate(args) -> int:
+    from ..correlate import correlate_run
+    from ..store import Store
+
+    store = Store(args.store)
+    run = store.resolve_run(args.run)
+    c = correlate_run(store, run.run_id, args.rules)
+    print(f"run {run.run_id}: {len(c.tasks)} tasks, {len(c.tools)} tool invocations, "
+          f"{len(c.task_of)} processes attributed")
     return 0
 
 
@@ -309,6 +344,8 @@ def cmd_export(args) -> int:
             write_processes(out, run.run_id, store.processes(run.run_id))
         else:
             rows = {"execs": lambda: (e.__dict__ for e in store.execs(run.run_id)),
+                    "tasks": lambda: (t.__dict__ for t in store.tasks(run.run_id)),
+                    "tools": lambda: (u.__dict__ for u in store.tools(run.run_id)),
                     "samples": lambda: (x.__dict__ for x in store.samples(run.run_id)),
                     "events": lambda: ({"kind": v.kind, "pid": v.pid, "start_time_ns": v.start_time_ns,
                                         "t_ns": v.t_ns, **v.data} for v in store.events(run.run_id)),
@@ -348,7 +385,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
-            "export": cmd_export, "doctor": cmd_doctor}
+            "export": cmd_export, "doctor": cmd_doctor, "correlate": cmd_correlate}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -69,6 +69,7 @@ class Process:
     pod_uid: str | None = None
     slurm_job_id: int | None = None
     slurm_step: str | None = None
+    task_id: str | None = None  # set by correlation (opensre.correlate)
 
     @property
     def cpu_ns(self) -> int:

@@ -3,6 +3,7 @@ writes). The only module with SQL in it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import StoreError
-from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample
+from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
@@ -121,6 +122,42 @@ class Store:
             if erow:
                 self.db.executemany("INSERT INTO execs (run_id, pid, start_time_ns, t_ns, exe, argv, argv_truncated, cwd) "
                                     "VALUES (?,?,?,?,?,?,?,?)", erow)
+
+    def put_correlation(self, run_id: str, tasks: list[Task], tools: list[ToolUse],
+                        task_of: dict[tuple[int, int], str]) -> None:
+        """Replace a run's tasks and tool invocations (correlation can be redone
+        with other rules) and point each process at its task."""
+        tf = [f.name for f in dataclasses.fields(Task)]
+        uf = [f.name for f in dataclasses.fields(ToolUse)]
+        trows = [[json.dumps(v) if f == "tools" else v for f, v in zip(tf, dataclasses.astuple(t))] for t in tasks]
+        urows = [dataclasses.astuple(u) for u in tools]
+        with self._tx():
+            self.db.execute("DELETE FROM tasks WHERE run_id=?", (run_id,))
+            self.db.execute("DELETE FROM tools WHERE run_id=?", (run_id,))
+            self.db.executemany(f"INSERT INTO tasks ({','.join(tf)}) VALUES ({','.join('?' * len(tf))})", trows)
+            self.db.executemany(f"INSERT INTO tools ({','.join(uf)}) VALUES ({','.join('?' * len(uf))})", urows)
+            self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
+                                [(tid, run_id, k[0], k[1]) for k, tid in task_of.items()])
+
+    def tasks(self, run_id: str) -> list[Task]:
+        tf = [f.name for f in dataclasses.fields(Task)]
+        out = []
+        for r in self.db.execute(f"SELECT {','.join(tf)} FROM tasks WHERE run_id=? ORDER BY start_time_ns, task_id",
+                                 (run_id,)):
+            d = dict(zip(tf, r))
+            d["tools"] = json.loads(d["tools"]) if d["tools"] else []
+            d["oom_killed"] = bool(d["oom_killed"])
+            out.append(Task(**d))
+        return out
+
+    def tools(self, run_id: str) -> list[ToolUse]:
+        uf = [f.name for f in dataclasses.fields(ToolUse)]
+        return [ToolUse(*r) for r in self.db.execute(
+            f"SELECT {','.join(uf)} FROM tools WHERE run_id=? ORDER BY task_id, start_time_ns", (run_id,))]
+
+    def task_ids(self, run_id: str) -> dict[tuple[int, int], str]:
+        return {(r[0], r[1]): r[2] for r in self.db.execute(
+            "SELECT pid, start_time_ns, task_id FROM processes WHERE run_id=? AND task_id IS NOT NULL", (run_id,))}
 
     def mark_interrupted(self) -> int:
         """Runs left 'running' by a collector that no longer exists (killed, power loss)."""

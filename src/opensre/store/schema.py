@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS = {
     1: """
@@ -73,5 +73,24 @@ CREATE INDEX host_samples_run ON host_samples(run_id, t_ns);
     3: """
 ALTER TABLE processes ADD COLUMN cwd TEXT;
 ALTER TABLE execs ADD COLUMN cwd TEXT;
+""",
+    4: """
+ALTER TABLE processes ADD COLUMN task_id TEXT;
+CREATE TABLE tasks (
+    run_id TEXT NOT NULL REFERENCES runs, task_id TEXT NOT NULL, task_name TEXT, engine TEXT, kind TEXT,
+    start_time_ns INTEGER, end_time_ns INTEGER, process_count INTEGER, cpu_ns INTEGER, peak_rss_bytes INTEGER,
+    read_bytes INTEGER, write_bytes INTEGER, exit_code INTEGER, exit_signal INTEGER, oom_killed INTEGER,
+    tools TEXT, root_pid INTEGER, root_start_time_ns INTEGER, workdir TEXT, runq_wait_ns INTEGER,
+    blocked_io_ns INTEGER, net_tx_bytes INTEGER, net_rx_bytes INTEGER,
+    PRIMARY KEY (run_id, task_id)
+);
+CREATE INDEX tasks_name ON tasks(task_name);
+CREATE TABLE tools (
+    run_id TEXT NOT NULL REFERENCES runs, task_id TEXT NOT NULL, tool TEXT, subcommand TEXT, category TEXT,
+    pid INTEGER, start_time_ns INTEGER, end_time_ns INTEGER, cpu_ns INTEGER, peak_rss_bytes INTEGER,
+    read_bytes INTEGER, write_bytes INTEGER, exit_code INTEGER, exit_signal INTEGER
+);
+CREATE INDEX tools_run ON tools(run_id, task_id);
+CREATE INDEX tools_tool ON tools(tool, subcommand);
 """,
 }

@@ -1,0 +1,235 @@
+"""Process tree -> tasks and tool invocations, without workflow integration.
+
+Task boundaries come from what each engine leaves in the process tree:
+  snakemake   each job's shell/script subtree under the Snakemake process
+  nextflow    each `.command.run` subtree (its work dir names the task)
+  make        each recipe shell under make (recursive makes recurse)
+  xargs/parallel  each child
+  slurm, kubernetes  a step / container cgroup
+  generic     direct children of the run's root (the root alone if it has none)
+Processes above the task roots (the engine, the run's root shell) form one
+`engine` task, so every process belongs to exactly one task. Forked workers that
+never exec (Python multiprocessing) stay with their parent's task and tool.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ..model import Process, Task, ToolUse
+from .tools import ToolId, ToolIdentifier
+
+ENGINES_BY_CHILDREN = {"snakemake", "make", "gmake", "xargs", "parallel", "cromwell", "miniwdl", "nextflow"}
+_NF_WORK = re.compile(r"(?:^|/)([0-9a-f]{2}/[0-9a-f]{6,30})/?$")
+
+Key = tuple[int, int]
+
+
+@dataclass
+class Correlation:
+    tasks: list[Task]
+    tools: list[ToolUse]
+    task_of: dict[Key, str]  # process (pid, start_time_ns) -> task_id
+
+
+def key(p: Process) -> Key:
+    return p.pid, p.start_time_ns
+
+
+class Tree:
+    """Parent/children links among the processes of one run."""
+
+    def __init__(self, procs: list[Process]):
+        self.procs = sorted(procs, key=lambda p: (p.start_time_ns, p.pid))
+        self.by_key = {key(p): p for p in self.procs}
+        by_pid: dict[int, list[Process]] = defaultdict(list)
+        for p in self.procs:
+            by_pid[p.pid].append(p)
+        self.parent: dict[Key, Key | None] = {}
+        self.children: dict[Key, list[Process]] = defaultdict(list)
+        for p in self.procs:
+            par = None
+            if p.parent_start_time_ns is not None and (p.ppid, p.parent_start_time_ns) in self.by_key:
+                par = (p.ppid, p.parent_start_time_ns)
+            else:
+                # the latest process with that pid started before this one
+                for q in reversed(by_pid.get(p.ppid, ())):
+                    if q.start_time_ns <= p.start_time_ns and q is not p:
+                        par = key(q)
+                        break
+            self.parent[key(p)] = par
+            if par is not None:
+                self.children[par].append(p)
+        self.roots = [p for p in self.procs if self.parent[key(p)] is None]
+
+
+def _nf_workdir(p: Process) -> str | None:
+    """The work dir of a Nextflow task root (`bash [-ue] .command.run` in it)."""
+    for a in p.argv[1:]:
+        if a.endswith(".command.run"):
+            d = os.path.dirname(a)
+            if not d.startswith("/") and p.cwd:
+                d = os.path.normpath(os.path.join(p.cwd, d))
+            return d or p.cwd
+    return None
+
+
+class Correlator:
+    def __init__(self, identifier: ToolIdentifier):
+        self.ident = identifier
+        self._cache: dict[tuple, ToolId] = {}
+
+    def tool_of(self, p: Process) -> ToolId:
+        k = (p.exe, tuple(p.argv), p.comm)
+        t = self._cache.get(k)
+        if t is None:
+            t = self._cache[k] = self.ident.identify(p.exe, list(p.argv), p.comm)
+        return t
+
+    def correlate(self, run_id: str, procs: list[Process]) -> Correlation:
+        tree = Tree(procs)
+        tool = {key(p): self.tool_of(p) for p in tree.procs}
+        roots: dict[Key, tuple[str, str | None]] = {}  # task root -> (engine, workdir)
+
+        def engine_of(p: Process) -> str | None:
+            t = tool[key(p)].tool
+            return t if t in ENGINES_BY_CHILDREN else None
+
+        def visit(p: Process, engine: str | None) -> None:
+            k = key(p)
+            wd = _nf_workdir(p)
+            if wd is not None:
+                roots[k] = ("nextflow", wd)
+                return
+            if engine and engine_of(p) is None:
+                roots[k] = (engine, None)
+                return
+            e = engine_of(p)
+            if e == "nextflow":
+                e = None  # its task roots are recognised by .command.run, wherever they are
+            for c in tree.children[k]:
+                if e and c.exec_count == 0 and engine_of(c) == e:
+                    visit(c, None)  # the engine's own forks (Snakemake's job threads run in-process)
+                else:
+                    visit(c, e)
+
+        for r in tree.roots:
+            visit(r, None)
+        if not roots:
+            # cgroup-defined units, else the generic fallback: children of the root(s)
+            units: dict[tuple, list[Process]] = defaultdict(list)
+            for p in tree.procs:
+                if p.slurm_job_id is not None:
+                    units[("slurm", p.slurm_job_id, p.slurm_step)].append(p)
+                elif p.pod_uid or p.container_id:
+                    units[("kubernetes" if p.pod_uid else "container", p.pod_uid, p.container_id)].append(p)
+            for unit, members in units.items():
+                top = [m for m in members if tree.parent[key(m)] is None
+                       or tree.by_key[tree.parent[key(m)]] not in members]
+                for m in top:
+                    roots[key(m)] = (unit[0], None)
+            if not roots:
+                for r in tree.roots:
+                    kids = tree.children[key(r)]
+                    for c in kids:
+                        roots[key(c)] = ("generic", None)
+                    if not kids:
+                        roots[key(r)] = ("generic", None)
+
+        # every process goes to its nearest task-root ancestor, else to the engine task
+        owner: dict[Key, Key | None] = {}
+        for p in tree.procs:  # sorted by start: parents before children
+            k = key(p)
+            if k in roots:
+                owner[k] = k
+            else:
+                par = tree.parent[k]
+                owner[k] = owner.get(par) if par is not None else None
+
+        engine_name = next((e for e, _ in roots.values() if e != "generic"), "generic")
+        members: dict[Key | None, list[Process]] = defaultdict(list)
+        for p in tree.procs:
+            members[owner[key(p)]].append(p)
+        ordered = sorted((k for k in members if k is not None), key=lambda k: (k[1], k[0]))
+        tasks, tools, task_of = [], [], {}
+        if None in members:
+            ordered.insert(0, None)
+        for i, rk in enumerate(ordered, 1):
+            tid = f"t{i:04d}"
+            ms = members[rk]
+            for m in ms:
+                task_of[key(m)] = tid
+            uses = self._tool_uses(run_id, tid, ms, tree, tool, owner, rk)
+            tools.extend(uses)
+            root = tree.by_key[rk] if rk is not None else None
+            eng, wd = roots.get(rk, (engine_name, None)) if rk is not None else (engine_name, None)
+            t = _task(run_id, tid, eng, ms, root, uses, wd)
+            if rk is None:
+                t.kind = "engine"
+                t.task_name = f"{engine_name} (engine)" if engine_name != "generic" else "(run root)"
+            tasks.append(t)
+        return Correlation(tasks, tools, task_of)
+
+    def _tool_uses(self, run_id, tid, ms, tree, tool, owner, rk) -> list[ToolUse]:
+        """One invocation per exec'd process that is a real tool (not a shell,
+        wrapper or excluded helper); forks that never exec fold into it."""
+        uses: dict[Key, ToolUse] = {}
+        home: dict[Key, Key | None] = {}
+        for p in ms:  # by start time
+            k = key(p)
+            tid_ = tool[k]
+            par = tree.parent[k]
+            if p.exec_count == 0 and par is not None and par in home and owner.get(par) == owner.get(k):
+                home[k] = home[par]
+            elif tid_.excluded or self.ident.is_shell(tid_.tool) or tid_.category in ("engine", "shell"):
+                home[k] = None
+            else:
+                home[k] = k
+                uses[k] = ToolUse(run_id, tid, tid_.tool, tid_.subcommand, p.pid, p.start_time_ns, p.end_time_ns,
+                                  exit_code=p.exit_code, exit_signal=p.exit_signal, category=tid_.category)
+            h = home[k]
+            if h is not None:
+                u = uses[h]
+                u.cpu_ns += p.cpu_ns
+                u.peak_rss_bytes = max(u.peak_rss_bytes, p.peak_rss_bytes or 0)
+                u.read_bytes += p.read_bytes or 0
+                u.write_bytes += p.write_bytes or 0
+                if p.end_time_ns and (u.end_time_ns or 0) < p.end_time_ns:
+                    u.end_time_ns = p.end_time_ns
+        return list(uses.values())
+
+
+def _label(u: ToolUse) -> str:
+    return f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
+
+
+def _task(run_id: str, tid: str, engine: str, ms: list[Process], root: Process | None,
+          uses: list[ToolUse], workdir: str | None) -> Task:
+    names: list[str] = []
+    for u in sorted(uses, key=lambda u: u.start_time_ns):
+        lab = _label(u)
+        if lab not in names:
+            names.append(lab)
+    ends = [m.end_time_ns for m in ms if m.end_time_ns]
+    complete = all(m.end_time_ns for m in ms)
+    name = " | ".join(names[:3]) + (" …" if len(names) > 3 else "")
+    if not name:
+        name = (root.tool if root else ms[0].tool) or "?"
+    if workdir:
+        m = _NF_WORK.search(workdir)
+        name += f" [{m.group(1)[:9] if m else os.path.basename(workdir)}]"
+    return Task(
+        run_id=run_id, task_id=tid, task_name=name, engine=engine,
+        start_time_ns=min(m.start_time_ns for m in ms), end_time_ns=max(ends) if ends and complete else None,
+        process_count=len(ms), cpu_ns=sum(m.cpu_ns for m in ms),
+        peak_rss_bytes=max((m.peak_rss_bytes or 0) for m in ms),
+        read_bytes=sum(m.read_bytes or 0 for m in ms), write_bytes=sum(m.write_bytes or 0 for m in ms),
+        exit_code=root.exit_code if root else None, exit_signal=root.exit_signal if root else None,
+        oom_killed=any(m.oom_killed for m in ms), tools=names,
+        root_pid=root.pid if root else None, root_start_time_ns=root.start_time_ns if root else None,
+        workdir=workdir or (root.cwd if root else None),
+        runq_wait_ns=sum(m.runq_wait_ns or 0 for m in ms), blocked_io_ns=sum(m.blocked_io_ns or 0 for m in ms),
+        net_tx_bytes=sum(m.net_tx_bytes or 0 for m in ms), net_rx_bytes=sum(m.net_rx_bytes or 0 for m in ms))
