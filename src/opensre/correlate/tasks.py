@@ -66,6 +66,23 @@ class Tree:
         self.roots = [p for p in self.procs if self.parent[key(p)] is None]
 
 
+def _snakemake_job(argvs: list[list[str]]) -> bool:
+    """A Snakemake job, as opposed to one of its helpers (uname, the cbc scheduler
+    solver, git): a `shell:` job runs `bash -c "set -euo pipefail; ..."` (its
+    default shell prefix; bash may then exec the only command), a `script:` job
+    runs `.snakemake/scripts/tmpXXXXXXXX.<name>`, a `wrapper:` one its wrapper."""
+    for argv in argvs:
+        if "-c" in argv[1:3] and argv[-1].lstrip().startswith("set -euo pipefail"):
+            return True
+        if any(".snakemake/scripts/" in a or ".snakemake/wrappers/" in a for a in argv[1:4]):
+            return True
+    return False
+
+
+# engine -> which of its children are task roots (default: all of them)
+JOB_PREDICATES = {"snakemake": _snakemake_job}
+
+
 def _nf_workdir(p: Process) -> str | None:
     """The work dir of a Nextflow task root (`bash [-ue] .command.run` in it)."""
     for a in p.argv[1:]:
@@ -89,8 +106,11 @@ class Correlator:
             t = self._cache[k] = self.ident.identify(p.exe, list(p.argv), p.comm)
         return t
 
-    def correlate(self, run_id: str, procs: list[Process]) -> Correlation:
+    def correlate(self, run_id: str, procs: list[Process],
+                  execs: dict[Key, list[list[str]]] | None = None) -> Correlation:
+        """`execs`: every argv each process exec'd, in order (the record keeps the last)."""
         tree = Tree(procs)
+        execs = execs or {}
         tool = {key(p): self.tool_of(p) for p in tree.procs}
         roots: dict[Key, tuple[str, str | None]] = {}  # task root -> (engine, workdir)
 
@@ -105,8 +125,10 @@ class Correlator:
                 roots[k] = ("nextflow", wd)
                 return
             if engine and engine_of(p) is None:
-                roots[k] = (engine, None)
-                return
+                is_job = JOB_PREDICATES.get(engine)
+                if is_job is None or is_job(execs.get(k) or [p.argv]):
+                    roots[k] = (engine, None)
+                return  # a helper of the engine: stays in the engine's task
             e = engine_of(p)
             if e == "nextflow":
                 e = None  # its task roots are recognised by .command.run, wherever they are
