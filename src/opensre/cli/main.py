@@ -199,12 +199,12 @@ def cmd_run(args) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
-    _preflight()
-    redact = _redactor(args)
-    store = _store(args)
     from ..correlate.tools import ToolIdentifier
 
+    _preflight()
+    redact = _redactor(args)
     ToolIdentifier.from_files(args.rules)  # a bad rule file fails before the command runs
+    store = _store(args)
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
                       as_invoking_user=not args.as_root, linger_s=args.linger)
     if not res.store_error:

@@ -98,6 +98,13 @@ class Correlator:
     def __init__(self, identifier: ToolIdentifier):
         self.ident = identifier
         self._cache: dict[tuple, ToolId] = {}
+        self._shell: dict[str, bool] = {}
+
+    def is_shell(self, tool: str) -> bool:
+        v = self._shell.get(tool)
+        if v is None:
+            v = self._shell[tool] = self.ident.is_shell(tool)
+        return v
 
     def tool_of(self, p: Process) -> ToolId:
         k = (p.exe, tuple(p.argv), p.comm)
@@ -206,7 +213,7 @@ class Correlator:
             par = tree.parent[k]
             if p.exec_count == 0 and par is not None and par in home and owner.get(par) == owner.get(k):
                 home[k] = home[par]
-            elif tid_.excluded or self.ident.is_shell(tid_.tool) or tid_.category in ("engine", "shell"):
+            elif tid_.excluded or self.is_shell(tid_.tool) or tid_.category in ("engine", "shell"):
                 home[k] = None
             else:
                 home[k] = k
