@@ -39,17 +39,12 @@ int sample_tasks(struct bpf_iter__task *ctx)
 	s.write_bytes = t->ioac.write_bytes;
 	struct tstate *ts = bpf_task_storage_get(&tstore, t, 0, 0);
 	if (ts) {
-		s.blocked_ns = ts->blocked_ns;
-		s.sleep_ns = ts->sleep_ns;
-		/* still off CPU: count the time so far, so a thread blocked across
-		 * several ticks shows up in each of them */
-		if (ts->off_ts) {
-			__u64 d = bpf_ktime_get_ns() - ts->off_ts;
-			if ((ts->off_state & 0x2) && !(ts->off_state & 0x400))
-				s.blocked_ns += d;
-			else
-				s.sleep_ns += d;
-		}
+		/* settle on a copy: a sleep in progress counts up to now, so a thread
+		 * blocked across several ticks shows in each of them */
+		struct tstate c = *ts;
+		tstate_settle(&c, bpf_ktime_get_ns(), s.sum_exec_ns, s.run_delay_ns);
+		s.blocked_ns = c.blocked_ns;
+		s.sleep_ns = c.sleep_ns;
 	}
 	if (s.tid == s.pid) {
 		s.dead_exec_ns = BPF_CORE_READ(t, signal, sum_sched_runtime);

@@ -245,7 +245,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->run_delay, rd);
 	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
 	if (ts) {
-		tstate_settle(ts, rd);
+		tstate_settle(ts, bpf_ktime_get_ns(), task->se.sum_exec_runtime, rd);
 		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
 		__sync_fetch_and_add(&a->sleep, ts->sleep_ns);
 	}
