@@ -253,6 +253,13 @@ def report(res: dict, args) -> None:
               f"{store['processes']} processes in the run"
               + (f"; incomplete driver execs (k-th from last): {store['driver_incomplete_from_end'][:10]}"
                  if store["driver_incomplete_from_end"] else ""))
+    missing_exit = store.get("comm_true_from_driver", 0) - store.get("comm_true_from_driver_complete", 0)
+    if missing_exit > 0:
+        print(f"  note: {missing_exit} of the driver's processes have no exit record (complete=false) although "
+              f"all of them had exited and been reaped before the stop")
+    if store.get("processes") and launched and store["processes"] > 1.05 * launched:
+        print(f"  note: the run recorded {store['processes']} processes for {launched} driven execs: other work on "
+              f"the host was observed too, and its cost is inside the CPU figure")
     print(f"  drops: {stop.get('drops')} {stop.get('drop_detail') or ''} (collector rc {stop['rc']}, "
           f"stop took {stop['stop_s']:.2f}s)")
     cpu_ok = load["cpu_pct_core"] <= TARGET_CPU_PCT

@@ -26,7 +26,7 @@ int BPF_PROG(on_oom_victim, struct task_struct *victim)
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_OOM, sizeof(*e));
-	fill_ident(&e->id, victim, 0);
+	fill_ident(&e->id, victim, 0, 0);
 	struct mm_struct *mm = victim->mm;
 	e->rss_pages = mm ? mm_rss_pages(mm) : 0;
 

@@ -31,7 +31,6 @@ struct {
 } deny_comm SEC(".maps");
 
 /* keep the ABI structs in the object's BTF so Python can check its mirror */
-const struct osre_fork_event *_abi_fork __attribute__((unused));
 const struct osre_exec_event *_abi_exec __attribute__((unused));
 const struct osre_exit_event *_abi_exit __attribute__((unused));
 const struct osre_oom_event *_abi_oom __attribute__((unused));
@@ -106,7 +105,6 @@ static __always_inline void read_cwd(struct osre_exec_event *e, struct task_stru
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = parent->tgid;
 	__u32 ctgid = child->tgid;
 
 	if (child->pid != ctgid) {
@@ -116,8 +114,10 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 			tstate_create(child);
 		return 0;
 	}
-
-	struct track_val *ptv = lookup_tracked(parent, ptgid);
+	/* the real parent, which differs from the forking task under CLONE_PARENT */
+	struct task_struct *rp = child->real_parent;
+	__u32 ptgid = rp->tgid;
+	struct track_val *ptv = lookup_tracked(rp, ptgid);
 	struct track_val tv = {};
 	if (ptv)
 		tv.state = ptv->state;
@@ -126,24 +126,16 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	else
 		return 0;
 	tv.start_ns = child->start_boottime;
+	tv.ppid = ptgid;
+	tv.parent_start_ns = rp->group_leader->start_boottime;
 	if (bpf_map_update_elem(&tracked, &ctgid, &tv, BPF_ANY)) {
 		stat_inc(OSRE_STAT_TRACK_FULL);
 		return 0;
 	}
-	if (tv.state != OSRE_TRACKED)
-		return 0;
-	tstate_create(child);
-
-	struct osre_fork_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(OSRE_STAT_DROP_FORK);
-		return 0;
-	}
-	fill_hdr(&e->hdr, OSRE_EV_FORK, sizeof(*e));
-	fill_ident(&e->id, child, 1); /* a fresh child's comm is its parent's: current's */
-	fill_ctx(&e->ctx, child);
-	stat_inc(OSRE_STAT_EVENTS);
-	bpf_ringbuf_submit(e, submit_flags());
+	/* no record now: the first exec or the exit record announces the process,
+	 * with this parent link (kept in `tracked`) */
+	if (tv.state == OSRE_TRACKED)
+		tstate_create(child);
 	return 0;
 }
 
@@ -164,6 +156,10 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		denied = bpf_map_lookup_elem(&deny_comm, &comm) != 0;
 		ntv.state = denied ? OSRE_DENIED : OSRE_TRACKED;
 		ntv.start_ns = task->group_leader->start_boottime;
+		if (tv) {
+			ntv.ppid = tv->ppid;
+			ntv.parent_start_ns = tv->parent_start_ns;
+		}
 		if (!tv || tv->state != ntv.state) {
 			if (bpf_map_update_elem(&tracked, &tgid, &ntv, BPF_ANY)) {
 				stat_inc(OSRE_STAT_TRACK_FULL);
@@ -186,7 +182,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_EXEC, sizeof(*e));
-	fill_ident(&e->id, task, 1);
+	fill_ident(&e->id, task, 1, lookup_tracked(task, tgid));
 	fill_ctx(&e->ctx, task);
 	e->flags = 0;
 	e->argv_len = 0;
@@ -255,6 +251,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	 * dead (works on kernels whose tracepoint lacks the group_dead argument) */
 	if (task->signal->live.counter == 0) {
 		a->end_ns = bpf_ktime_get_boot_ns();
+		fill_ctx(&a->ctx, task);
 		struct mm_struct *mm = task->mm;
 		if (mm) {
 			__u64 hw = mm->hiwater_rss;
@@ -277,9 +274,9 @@ int BPF_PROG(on_free, struct task_struct *p)
 	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!tv || (tv->start_ns != start && tv->start_ns != 0))
 		return 0;
-	__u32 state = tv->state;
+	struct track_val tvc = *tv;
 	bpf_map_delete_elem(&tracked, &tgid);
-	if (state != OSRE_TRACKED)
+	if (tvc.state != OSRE_TRACKED)
 		return 0;
 
 	struct osre_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -289,7 +286,7 @@ int BPF_PROG(on_free, struct task_struct *p)
 		return 0;
 	}
 	fill_hdr(&e->hdr, OSRE_EV_EXIT, sizeof(*e));
-	fill_ident(&e->id, p, 0);
+	fill_ident(&e->id, p, 0, &tvc);
 	e->flags = 0;
 
 	struct signal_struct *sig = p->signal;
@@ -329,6 +326,7 @@ int BPF_PROG(on_free, struct task_struct *p)
 		e->blocked_io_ns = a->blocked;
 		e->sleep_ns = a->sleep;
 		e->rss_exit_pages = a->rss_exit_pages;
+		e->ctx = a->ctx;
 		bpf_map_delete_elem(&acc, &tgid);
 	} else {
 		/* no per-thread sums: fall back to the kernel's inclusive counters */
@@ -346,6 +344,7 @@ int BPF_PROG(on_free, struct task_struct *p)
 		e->threads = 0;
 		e->net_tx_bytes = e->net_rx_bytes = e->runq_wait_ns = 0;
 		e->blocked_io_ns = e->sleep_ns = e->rss_exit_pages = 0;
+		__builtin_memset(&e->ctx, 0, sizeof(e->ctx));
 	}
 	stat_inc(OSRE_STAT_EVENTS);
 	bpf_ringbuf_submit(e, submit_flags());

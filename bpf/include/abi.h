@@ -7,7 +7,7 @@
 #ifndef OPENSRE_ABI_H
 #define OPENSRE_ABI_H
 
-#define OSRE_ABI_VERSION 1
+#define OSRE_ABI_VERSION 2
 #define OSRE_COMM_LEN 16
 #define OSRE_FILENAME_MAX 256
 #define OSRE_ARGV_MAX 2048 /* power of two: the verifier bounds reads with a mask */
@@ -15,7 +15,8 @@
 #define OSRE_CWD_DEPTH 24  /* path components (mount crossings count too) */
 
 enum osre_event_type {
-	OSRE_EV_FORK = 1,
+	/* 1 was a per-fork record: a process is now announced by its first exec or
+	 * its exit record, which carry the parent link (a third fewer records) */
 	OSRE_EV_EXEC = 2,
 	OSRE_EV_EXIT = 3,
 	OSRE_EV_OOM = 4,
@@ -48,8 +49,8 @@ enum osre_conn_flags {
 /* indices of the per-CPU `stats` array: in-kernel counters of work and loss */
 enum osre_stat {
 	OSRE_STAT_EVENTS = 0,
-	OSRE_STAT_DROP_FORK = 1,   /* ring buffer full */
-	OSRE_STAT_DROP_EXEC = 2,
+	OSRE_STAT_RESERVED = 1,
+	OSRE_STAT_DROP_EXEC = 2,   /* ring buffer full */
 	OSRE_STAT_DROP_EXIT = 3,
 	OSRE_STAT_TRACK_FULL = 4,  /* `tracked` map full: a process went unobserved */
 	OSRE_STAT_ACC_FULL = 5,    /* `acc` map full */
@@ -68,8 +69,9 @@ struct osre_hdr {
 /* who a record is about: (pid, start_ns) identifies a process across pid reuse */
 struct osre_ident {
 	__u32 pid; /* tgid */
-	__u32 ppid;
+	__u32 ppid; /* the parent that created it (not a later reaper), 0 if unknown */
 	__u64 start_ns; /* task->start_boottime, CLOCK_BOOTTIME */
+	__u64 parent_start_ns; /* the parent's start_ns, 0 if unknown */
 	__u32 uid;
 	__u32 gid;
 	char comm[OSRE_COMM_LEN];
@@ -83,12 +85,6 @@ struct osre_ctx {
 	__u32 mntns;
 	__u32 netns;
 	__u32 _pad;
-};
-
-struct osre_fork_event {
-	struct osre_hdr hdr;
-	struct osre_ident id;
-	struct osre_ctx ctx;
 };
 
 struct osre_exec_event {
@@ -110,6 +106,7 @@ struct osre_exec_event {
 struct osre_exit_event {
 	struct osre_hdr hdr;
 	struct osre_ident id;
+	struct osre_ctx ctx;   /* as of the group's death (cgroups, namespaces) */
 	__u64 end_ns;        /* when the last thread exited, CLOCK_BOOTTIME */
 	__s32 status;        /* wait(2) status word */
 	__u32 flags;         /* osre_exit_flags */

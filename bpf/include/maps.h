@@ -15,7 +15,8 @@ const volatile __u64 wakeup_bytes = 65536; /* wake user space once this much is 
 struct track_val {
 	__u64 start_ns;
 	__u32 state; /* osre_track_state */
-	__u32 _pad;
+	__u32 ppid;  /* creating parent, 0 for roots seeded by user space */
+	__u64 parent_start_ns;
 };
 
 /* per thread group: what exited threads leave behind, plus group-level counters
@@ -30,6 +31,7 @@ struct acc_val {
 	__u64 run_delay, blocked, sleep;
 	__u32 threads;
 	__u32 flags; /* osre_exit_flags */
+	struct osre_ctx ctx; /* taken when the group dies */
 };
 
 /* per thread, for tracked thread groups only: its presence is the "tracked"
@@ -126,11 +128,13 @@ static __always_inline void fill_hdr(struct osre_hdr *h, __u16 type, __u32 size)
  * compile to plain loads guarded by the JIT's exception table: several times
  * cheaper than a bpf_probe_read_kernel() helper call per field (BPF_CORE_READ).
  * CO-RE still relocates every field offset (vmlinux.h has preserve_access_index). */
-static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t, int is_current)
+static __always_inline void fill_ident(struct osre_ident *id, struct task_struct *t, int is_current,
+				       struct track_val *tv)
 {
 	id->pid = t->tgid;
-	id->ppid = t->real_parent->tgid;
 	id->start_ns = t->group_leader->start_boottime;
+	id->ppid = tv ? tv->ppid : 0;
+	id->parent_start_ns = tv ? tv->parent_start_ns : 0;
 	id->uid = t->real_cred->uid.val;
 	id->gid = t->real_cred->gid.val;
 	if (is_current)

@@ -33,7 +33,7 @@ def test_constants_match_header():
     for name, value in [("OSRE_ABI_VERSION", abi.ABI_VERSION), ("OSRE_ARGV_MAX", abi.ARGV_MAX),
                         ("OSRE_FILENAME_MAX", abi.FILENAME_MAX), ("OSRE_COMM_LEN", abi.COMM_LEN)]:
         assert f"#define {name} {value}" in text
-    for name, value in [("OSRE_EV_FORK", abi.EV_FORK), ("OSRE_EV_EXEC", abi.EV_EXEC), ("OSRE_EV_EXIT", abi.EV_EXIT),
+    for name, value in [("OSRE_EV_EXEC", abi.EV_EXEC), ("OSRE_EV_EXIT", abi.EV_EXIT),
                         ("OSRE_STAT_DROP_EXIT", abi.STAT_DROP_EXIT), ("OSRE_STAT_MAX", abi.STAT_MAX),
                         ("OSRE_TRACKED", abi.TRACKED), ("OSRE_DENIED", abi.DENIED)]:
         assert f"{name} = {value}," in text, name
@@ -50,8 +50,8 @@ def test_object_comes_from_committed_source(name):
 
 
 def test_decode_rejects_other_abi_version():
-    ev = abi.ForkEvent()
-    ev.hdr.type, ev.hdr.version = abi.EV_FORK, abi.ABI_VERSION + 1
+    ev = abi.ExitEvent()
+    ev.hdr.type, ev.hdr.version = abi.EV_EXIT, abi.ABI_VERSION + 1
     with pytest.raises(abi.AbiMismatch, match="rebuild"):
         abi.decode(bytes(ev))
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import ctypes
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 COMM_LEN = 16
 FILENAME_MAX = 256
 ARGV_MAX = 2048
 CWD_MAX = 512
 
-EV_FORK, EV_EXEC, EV_EXIT, EV_OOM, EV_CONN = 1, 2, 3, 4, 5
+EV_EXEC, EV_EXIT, EV_OOM, EV_CONN = 2, 3, 4, 5
 TRACKED, DENIED = 1, 2
 ARGV_TRUNCATED, FILENAME_TRUNCATED, EXEC_DENIED, CWD_TRUNCATED = 1, 2, 4, 8
 EXIT_NO_ACC, EXIT_OOM_KILLED = 1, 2
 CONN_ACTIVE, CONN_OPEN = 1, 2
 
-(STAT_EVENTS, STAT_DROP_FORK, STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_TRACK_FULL, STAT_ACC_FULL,
+(STAT_EVENTS, _STAT_RESERVED, STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_TRACK_FULL, STAT_ACC_FULL,
  STAT_DROP_OOM, STAT_DROP_CONN) = range(8)
 STAT_MAX = 8
 
@@ -32,17 +32,13 @@ class Hdr(ctypes.Structure):
 
 
 class Ident(ctypes.Structure):
-    _fields_ = [("pid", u32), ("ppid", u32), ("start_ns", u64), ("uid", u32), ("gid", u32),
-                ("comm", ctypes.c_char * COMM_LEN)]
+    _fields_ = [("pid", u32), ("ppid", u32), ("start_ns", u64), ("parent_start_ns", u64), ("uid", u32),
+                ("gid", u32), ("comm", ctypes.c_char * COMM_LEN)]
 
 
 class Ctx(ctypes.Structure):
     _fields_ = [("cgroup_id", u64), ("memcg_v1_id", u64), ("pidns", u32), ("mntns", u32),
                 ("netns", u32), ("_pad", u32)]
-
-
-class ForkEvent(ctypes.Structure):
-    _fields_ = [("hdr", Hdr), ("id", Ident), ("ctx", Ctx)]
 
 
 class ExecEvent(ctypes.Structure):
@@ -53,7 +49,7 @@ class ExecEvent(ctypes.Structure):
 
 
 class ExitEvent(ctypes.Structure):
-    _fields_ = [("hdr", Hdr), ("id", Ident), ("end_ns", u64), ("status", s32), ("flags", u32),
+    _fields_ = [("hdr", Hdr), ("id", Ident), ("ctx", Ctx), ("end_ns", u64), ("status", s32), ("flags", u32),
                 ("sum_exec_ns", u64), ("utime_ns", u64), ("stime_ns", u64),
                 ("nvcsw", u64), ("nivcsw", u64), ("min_flt", u64), ("maj_flt", u64),
                 ("maxrss_pages", u64), ("hiwater_pages", u64),
@@ -99,16 +95,16 @@ class TaskSample(ctypes.Structure):
 class TrackVal(ctypes.Structure):
     """value of the `tracked` map (struct track_val in proc.bpf.c)"""
 
-    _fields_ = [("start_ns", u64), ("state", u32), ("_pad", u32)]
+    _fields_ = [("start_ns", u64), ("state", u32), ("ppid", u32), ("parent_start_ns", u64)]
 
 
 # C struct name in BTF -> mirror, for the layout test
 MIRRORS = {
-    "osre_hdr": Hdr, "osre_ident": Ident, "osre_ctx": Ctx, "osre_fork_event": ForkEvent,
+    "osre_hdr": Hdr, "osre_ident": Ident, "osre_ctx": Ctx,
     "osre_exec_event": ExecEvent, "osre_exit_event": ExitEvent, "track_val": TrackVal,
     "osre_oom_event": OomEvent, "osre_conn_event": ConnEvent, "osre_task_sample": TaskSample,
 }
-DECODERS = {EV_FORK: ForkEvent, EV_EXEC: ExecEvent, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
+DECODERS = {EV_EXEC: ExecEvent, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
 
 
 class AbiMismatch(ValueError):
@@ -117,13 +113,13 @@ class AbiMismatch(ValueError):
 
 def decode(raw: bytes):
     """bytes from the ring -> (type, struct). One decoder per event type (tetragon style)."""
-    hdr = Hdr.from_buffer_copy(raw, 0)
-    if hdr.version != ABI_VERSION:
-        raise AbiMismatch(f"event ABI version {hdr.version}, expected {ABI_VERSION}: rebuild with make bpf")
-    cls = DECODERS.get(hdr.type)
+    typ, version = raw[0] | raw[1] << 8, raw[2] | raw[3] << 8  # struct osre_hdr, little-endian
+    if version != ABI_VERSION:
+        raise AbiMismatch(f"event ABI version {version}, expected {ABI_VERSION}: rebuild with make bpf")
+    cls = DECODERS.get(typ)
     if cls is None or len(raw) < ctypes.sizeof(cls):
-        raise AbiMismatch(f"unknown or short event type {hdr.type} ({len(raw)} bytes)")
-    return hdr.type, cls.from_buffer_copy(raw)
+        raise AbiMismatch(f"unknown or short event type {typ} ({len(raw)} bytes)")
+    return typ, cls.from_buffer_copy(raw)
 
 
 def join_cwd(buf: bytes) -> str:

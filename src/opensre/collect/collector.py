@@ -250,8 +250,6 @@ class Collector:
                 self._on_exit(ev)
             elif typ == abi.EV_EXEC:
                 self._on_exec(ev)
-            elif typ == abi.EV_FORK:
-                self._on_fork(ev)
             elif typ == abi.EV_OOM:
                 self._on_oom(ev)
             else:
@@ -311,7 +309,7 @@ class Collector:
 
     def kernel_stats(self) -> dict[str, int]:
         st = self.obj.map("stats")
-        names = {"events": abi.STAT_EVENTS, "dropped_fork": abi.STAT_DROP_FORK, "dropped_exec": abi.STAT_DROP_EXEC,
+        names = {"events": abi.STAT_EVENTS, "dropped_exec": abi.STAT_DROP_EXEC,
                  "dropped_exit": abi.STAT_DROP_EXIT, "tracked_map_full": abi.STAT_TRACK_FULL,
                  "acc_map_full": abi.STAT_ACC_FULL, "dropped_oom": abi.STAT_DROP_OOM,
                  "dropped_conn": abi.STAT_DROP_CONN}
@@ -331,6 +329,7 @@ class Collector:
         if self.live:
             self.sample()  # a last point for what is still running
         self._open_connections()
+        self._unannounced()
         leftovers = list(self.live.values()) + list(self._adopt.values())
         for p in leftovers:
             p.complete = False
@@ -361,12 +360,12 @@ class Collector:
         p = self._adopt.pop(ident.pid, None)
         if p is None:
             p = Process(pid=ident.pid, start_time_ns=ident.start_ns + self.offset, ppid=ident.ppid)
-            parent = self._by_pid.get(ident.ppid)
-            if parent is not None and parent in self.live:
-                pp = self.live[parent]
-                p.parent_start_time_ns = pp.start_time_ns
-                p.exe, p.argv, p.argv_truncated, p.argv_redacted = pp.exe, pp.argv, pp.argv_truncated, pp.argv_redacted
-                p.cwd = pp.cwd
+            if ident.parent_start_ns:
+                p.parent_start_time_ns = ident.parent_start_ns + self.offset
+                pp = self.live.get((ident.ppid, ident.parent_start_ns))
+                if pp is not None:  # a fork runs its parent's image until it execs
+                    p.exe, p.argv, p.argv_truncated, p.argv_redacted = pp.exe, pp.argv, pp.argv_truncated, pp.argv_redacted
+                    p.cwd = pp.cwd
         else:
             p.start_time_ns = ident.start_ns + self.offset  # exact now
         self.live[key] = p
@@ -385,11 +384,6 @@ class Collector:
             p.slurm_job_id, p.slurm_step = c.slurm_job_id, c.slurm_step
         p.cgroup_id, p.cgroup_path = cid, path
         p.pidns, p.mntns, p.netns = ctx.pidns, ctx.mntns, ctx.netns
-
-    def _on_fork(self, ev) -> None:
-        p = self._record_for(ev.id)
-        self._apply_ident(p, ev.id)
-        self._apply_ctx(p, ev.ctx)
 
     def _on_exec(self, ev) -> None:
         if ev.flags & abi.EXEC_DENIED:
@@ -421,6 +415,8 @@ class Collector:
         if self._by_pid.get(ev.id.pid) == key:
             del self._by_pid[ev.id.pid]
         self._apply_ident(p, ev.id)
+        if ev.ctx.mntns and p.mntns is None:
+            self._apply_ctx(p, ev.ctx)  # a fork that never exec'd: its context as of its death
         p.end_time_ns = (ev.end_ns or ev.hdr.ts_ns) + self.offset
         p.exit_code, p.exit_signal, p.core_dumped = decode_status(ev.status)
         p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns, ev.utime_ns, ev.stime_ns)
@@ -441,10 +437,13 @@ class Collector:
             p.blocked_io_ns, p.sleep_ns = ev.blocked_io_ns, ev.sleep_ns
         if "samples" in fam:
             # the last interval runs to the exit, so the series sums to these totals
-            cum = (ev.sum_exec_ns, ev.read_bytes, ev.write_bytes, ev.net_tx_bytes, ev.net_rx_bytes,
-                   ev.runq_wait_ns, ev.blocked_io_ns, ev.sleep_ns)
-            self._emit_sample(p, key, p.end_time_ns, cum, ev.rss_exit_pages * PAGE, final=True)
-            self._cum.pop(key, None)
+            # a process that lived within one tick has no row: its record is its one
+            # sample (Store.samples() yields it from the totals)
+            if key in self._cum:
+                cum = (ev.sum_exec_ns, ev.read_bytes, ev.write_bytes, ev.net_tx_bytes, ev.net_rx_bytes,
+                       ev.runq_wait_ns, ev.blocked_io_ns, ev.sleep_ns)
+                self._emit_sample(p, key, p.end_time_ns, cum, ev.rss_exit_pages * PAGE, final=True)
+                self._cum.pop(key, None)
         p.complete = True
         self._done.append(p)
 
@@ -476,6 +475,30 @@ class Collector:
             "duration_ns": (close - opened) if close else None,
             "bytes_sent": None if still_open else ev.bytes_sent,
             "bytes_received": None if still_open else ev.bytes_received}))
+
+    def _unannounced(self) -> None:
+        """Tracked processes still running that never exec'd have sent no record
+        yet: take them from the tracked map (exact start, parent) and /proc."""
+        m = self.obj.map("tracked")
+        known = set(self.live) | {(pid, 0) for pid in self._adopt}
+        for k in m.keys(4):
+            raw = m.lookup(k, ctypes.sizeof(abi.TrackVal))
+            if not raw:
+                continue
+            tv = abi.TrackVal.from_buffer_copy(raw)
+            pid = int.from_bytes(k, "little")
+            if tv.state != abi.TRACKED or (pid, tv.start_ns) in known or (pid, 0) in known or not tv.start_ns:
+                continue
+            p = Process(pid=pid, start_time_ns=tv.start_ns + self.offset, ppid=tv.ppid,
+                        parent_start_time_ns=tv.parent_start_ns + self.offset if tv.parent_start_ns else None)
+            pp = self.live.get((tv.ppid, tv.parent_start_ns))
+            info = procfs.read_proc(pid, self.opts.proc_root)
+            if pp is not None:
+                p.exe, p.argv, p.cwd, p.comm = pp.exe, pp.argv, pp.cwd, pp.comm
+            elif info is not None:
+                p.exe, p.comm = info.exe, info.comm
+                p.argv, p.argv_redacted = self.redact(info.argv)
+            self.live[(pid, tv.start_ns)] = p
 
     def _open_connections(self) -> None:
         """Connections of ours still open at the end: recorded without a close."""

@@ -217,10 +217,21 @@ class Store:
                        r["cwd"])
 
     def samples(self, run_id: str) -> Iterator[Sample]:
+        """The time series. A process that lived within one tick has no stored row:
+        its one sample is its totals at its exit, made here from its record."""
         cur = self.db.execute(f"SELECT {','.join(SAMPLE_FIELDS)} FROM samples WHERE run_id=? "
                               "ORDER BY pid, start_time_ns, t_ns", (run_id,))
+        seen = set()
         for row in cur:
+            seen.add((row[0], row[1]))
             yield Sample(*row)
+        for r in self.db.execute(
+                "SELECT pid, start_time_ns, end_time_ns, cpu_user_ns + cpu_system_ns, read_bytes, write_bytes, "
+                "net_tx_bytes, net_rx_bytes, runq_wait_ns, blocked_io_ns, sleep_ns FROM processes "
+                "WHERE run_id=? AND complete=1 ORDER BY pid, start_time_ns", (run_id,)):
+            if (r[0], r[1]) not in seen:
+                yield Sample(r[0], r[1], r[2], r[3], None, r[4], r[5], r[6] or 0, r[7] or 0, r[8] or 0, r[9] or 0,
+                             r[10] or 0)
 
     def events(self, run_id: str) -> Iterator[Event]:
         for r in self.db.execute("SELECT kind, pid, start_time_ns, t_ns, data FROM events WHERE run_id=? ORDER BY t_ns",
