@@ -32,7 +32,7 @@ $(BUILD)/vmlinux.h: | deps
 # stamp records which source an object came from (checked by the loader's tests).
 $(OBJ_DIR)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) $(BUILD)/vmlinux.h
 	@mkdir -p $(OBJ_DIR)
-	clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -c $< -o $@
+	clang -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -c $< -o $@
 	cat $< bpf/include/*.h | sha256sum | cut -d' ' -f1 > $@.src-sha256
 
 bpf: $(BPF_OBJ)

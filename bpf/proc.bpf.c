@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Process lifecycle: fork, exec, exit and final accounting, on BTF tracepoints.
  *
- * One record per process comes at the very end: when the thread-group leader is
- * freed (sched_process_free), every thread has been released into the signal
- * struct and the parent has reaped it, so the kernel's counters are exactly what
- * wait4()/getrusage() report. The one counter the kernel mixes up is I/O:
- * signal->ioac also collects the I/O of reaped children (wait_task_zombie), so we sum each thread's
- * own task->ioac at its exit instead (tracked in `acc`).
+ * One record per process, when its last thread has passed sched_process_exit.
+ * Each thread adds its own final counters (CPU, I/O, faults, switches, waits)
+ * to the group's accumulator (`acc`) there, and the thread that brings the
+ * count to the number of threads the group ever had (kept in `tracked`) emits
+ * the record. We cannot wait for the reaping: the kernel frees tasks through
+ * call_rcu(), which lazy RCU (enable_rcu_lazy) may hold back for ~10 s. And the
+ * kernel's own totals cannot be used earlier: signal_struct only receives a
+ * thread's figures when it is released, after sibling threads may have looked.
+ * Per-thread sums also keep I/O the process's own: signal->ioac collects the
+ * I/O of reaped children (wait_task_zombie).
+ * When the thread count is unknown (processes already running when collection
+ * began), sched_process_free emits from signal_struct instead.
  *
  * Scope is decided here, not in user space: `tracked` holds the thread groups
  * we observe; a child inherits its parent's state at fork.
@@ -110,8 +116,11 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->pid != ctgid) {
 		/* a new thread: give it scheduler state if its group is tracked */
 		struct track_val *ttv = lookup_tracked(child, ctgid);
-		if (ttv && ttv->state == OSRE_TRACKED)
+		if (ttv && ttv->state == OSRE_TRACKED) {
+			if (ttv->nthreads)
+				__sync_fetch_and_add(&ttv->nthreads, 1);
 			tstate_create(child);
+		}
 		return 0;
 	}
 	/* the real parent, which differs from the forking task under CLONE_PARENT */
@@ -128,6 +137,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	tv.start_ns = child->start_boottime;
 	tv.ppid = ptgid;
 	tv.parent_start_ns = rp->group_leader->start_boottime;
+	tv.nthreads = 1;
 	if (bpf_map_update_elem(&tracked, &ctgid, &tv, BPF_ANY)) {
 		stat_inc(OSRE_STAT_TRACK_FULL);
 		return 0;
@@ -159,6 +169,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		if (tv) {
 			ntv.ppid = tv->ppid;
 			ntv.parent_start_ns = tv->parent_start_ns;
+			ntv.nthreads = tv->nthreads;
 		}
 		if (!tv || tv->state != ntv.state) {
 			if (bpf_map_update_elem(&tracked, &tgid, &ntv, BPF_ANY)) {
@@ -220,6 +231,37 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	return 0;
 }
 
+/* the wait(2) status word, as wait_task_zombie() builds it */
+static __always_inline int exit_status(struct task_struct *t)
+{
+	struct signal_struct *sig = t->signal;
+	if (sig->flags & SIGNAL_GROUP_EXIT)
+		return sig->group_exit_code;
+	return t->group_leader->exit_code;
+}
+
+static __always_inline void copy_acc(struct osre_exit_event *e, struct acc_val *a)
+{
+	e->end_ns = a->end_ns;
+	e->hiwater_pages = a->hiwater_pages;
+	e->rchar = a->rchar;
+	e->wchar = a->wchar;
+	e->syscr = a->syscr;
+	e->syscw = a->syscw;
+	e->read_bytes = a->read_bytes;
+	e->write_bytes = a->write_bytes;
+	e->cancelled_write_bytes = a->cancelled_write_bytes;
+	e->threads = a->threads;
+	e->flags |= a->flags;
+	e->net_tx_bytes = a->net_tx;
+	e->net_rx_bytes = a->net_rx;
+	e->runq_wait_ns = a->run_delay;
+	e->blocked_io_ns = a->blocked;
+	e->sleep_ns = a->sleep;
+	e->rss_exit_pages = a->rss_exit_pages;
+	e->ctx = a->ctx;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
@@ -227,30 +269,10 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	struct acc_val *a = acc_of(task, tgid, 1);
 	if (!a)
 		return 0;
-	/* this thread's own counters are final here: nothing after this point
-	 * reads, writes or sleeps on its behalf */
-	struct task_io_accounting *io = &task->ioac;
-	__sync_fetch_and_add(&a->rchar, io->rchar);
-	__sync_fetch_and_add(&a->wchar, io->wchar);
-	__sync_fetch_and_add(&a->syscr, io->syscr);
-	__sync_fetch_and_add(&a->syscw, io->syscw);
-	__sync_fetch_and_add(&a->read_bytes, io->read_bytes);
-	__sync_fetch_and_add(&a->write_bytes, io->write_bytes);
-	__sync_fetch_and_add(&a->cancelled_write_bytes, io->cancelled_write_bytes);
-	__u64 rd = task->sched_info.run_delay;
-	__sync_fetch_and_add(&a->run_delay, rd);
-	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
-	if (ts) {
-		tstate_settle(ts, bpf_ktime_get_ns(), task->se.sum_exec_runtime, rd);
-		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
-		__sync_fetch_and_add(&a->sleep, ts->sleep_ns);
-	}
-	__sync_fetch_and_add(&a->threads, 1);
-
 	/* signal->live was decremented before this tracepoint: 0 means the group is
-	 * dead (works on kernels whose tracepoint lacks the group_dead argument) */
+	 * dead (works on kernels whose tracepoint lacks the group_dead argument).
+	 * The group-dead thread still has the mm and the namespaces: take them now. */
 	if (task->signal->live.counter == 0) {
-		a->end_ns = bpf_ktime_get_boot_ns();
 		fill_ctx(&a->ctx, task);
 		struct mm_struct *mm = task->mm;
 		if (mm) {
@@ -260,6 +282,64 @@ int BPF_PROG(on_exit, struct task_struct *task)
 			a->rss_exit_pages = rss;
 		}
 	}
+	/* this thread's own counters are final here: what follows (freeing its mm,
+	 * closing files) is microseconds of kernel time and no user work */
+	struct task_io_accounting *io = &task->ioac;
+	__sync_fetch_and_add(&a->rchar, io->rchar);
+	__sync_fetch_and_add(&a->wchar, io->wchar);
+	__sync_fetch_and_add(&a->syscr, io->syscr);
+	__sync_fetch_and_add(&a->syscw, io->syscw);
+	__sync_fetch_and_add(&a->read_bytes, io->read_bytes);
+	__sync_fetch_and_add(&a->write_bytes, io->write_bytes);
+	__sync_fetch_and_add(&a->cancelled_write_bytes, io->cancelled_write_bytes);
+	__u64 rd = task->sched_info.run_delay;
+	__u64 se = task->se.sum_exec_runtime;
+	__sync_fetch_and_add(&a->run_delay, rd);
+	__sync_fetch_and_add(&a->sum_exec, se);
+	__sync_fetch_and_add(&a->utime, task->utime);
+	__sync_fetch_and_add(&a->stime, task->stime);
+	__sync_fetch_and_add(&a->nvcsw, task->nvcsw);
+	__sync_fetch_and_add(&a->nivcsw, task->nivcsw);
+	__sync_fetch_and_add(&a->min_flt, task->min_flt);
+	__sync_fetch_and_add(&a->maj_flt, task->maj_flt);
+	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
+	if (ts) {
+		tstate_settle(ts, bpf_ktime_get_ns(), se, rd);
+		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
+		__sync_fetch_and_add(&a->sleep, ts->sleep_ns);
+	}
+	__u32 done = __sync_fetch_and_add(&a->threads, 1) + 1;
+
+	struct track_val *tv = lookup_tracked(task, tgid);
+	if (!tv || !tv->nthreads || done != tv->nthreads)
+		return 0; /* threads still to come, or unknown count: on_free decides */
+
+	struct osre_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(OSRE_STAT_DROP_EXIT);
+	} else {
+		fill_hdr(&e->hdr, OSRE_EV_EXIT, sizeof(*e));
+		fill_ident(&e->id, task->group_leader, 0, tv);
+		e->flags = 0;
+		a->end_ns = bpf_ktime_get_boot_ns();
+		copy_acc(e, a);
+		e->status = exit_status(task);
+		e->sum_exec_ns = a->sum_exec;
+		e->utime_ns = a->utime;
+		e->stime_ns = a->stime;
+		e->nvcsw = a->nvcsw;
+		e->nivcsw = a->nivcsw;
+		e->min_flt = a->min_flt;
+		e->maj_flt = a->maj_flt;
+		/* set by the group-dead thread before its tracepoint (do_exit) */
+		e->maxrss_pages = task->signal->maxrss;
+		stat_inc(OSRE_STAT_EVENTS);
+		bpf_ringbuf_submit(e, submit_flags());
+	}
+	/* done with this group: nothing is left for on_free, and the pid is free
+	 * for reuse as soon as the parent reaps it */
+	bpf_map_delete_elem(&tracked, &tgid);
+	bpf_map_delete_elem(&acc, &tgid);
 	return 0;
 }
 
@@ -273,7 +353,7 @@ int BPF_PROG(on_free, struct task_struct *p)
 	__u64 start = p->start_boottime;
 	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!tv || (tv->start_ns != start && tv->start_ns != 0))
-		return 0;
+		return 0; /* not ours, or already recorded at its last exit */
 	struct track_val tvc = *tv;
 	bpf_map_delete_elem(&tracked, &tgid);
 	if (tvc.state != OSRE_TRACKED)
@@ -289,15 +369,11 @@ int BPF_PROG(on_free, struct task_struct *p)
 	fill_ident(&e->id, p, 0, &tvc);
 	e->flags = 0;
 
+	/* The fallback for groups whose thread count we never knew: when the leader
+	 * is freed, __exit_signal() has folded every thread into signal, the leader
+	 * included: the figures wait4() reports. */
 	struct signal_struct *sig = p->signal;
-	/* as wait_task_zombie() builds the status word */
-	if (sig->flags & SIGNAL_GROUP_EXIT)
-		e->status = sig->group_exit_code;
-	else
-		e->status = p->exit_code;
-	/* __exit_signal() folds every released thread into signal, the leader
-	 * included (so thread_group_cputime() never sees an empty list): by the
-	 * time the leader is freed, signal holds the whole group's totals */
+	e->status = exit_status(p);
 	e->sum_exec_ns = sig->sum_sched_runtime;
 	e->utime_ns = sig->utime;
 	e->stime_ns = sig->stime;
@@ -309,24 +385,9 @@ int BPF_PROG(on_free, struct task_struct *p)
 
 	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
 	if (a && a->start_ns == start) {
-		e->end_ns = a->end_ns;
-		e->hiwater_pages = a->hiwater_pages;
-		e->rchar = a->rchar;
-		e->wchar = a->wchar;
-		e->syscr = a->syscr;
-		e->syscw = a->syscw;
-		e->read_bytes = a->read_bytes;
-		e->write_bytes = a->write_bytes;
-		e->cancelled_write_bytes = a->cancelled_write_bytes;
-		e->threads = a->threads;
-		e->flags |= a->flags;
-		e->net_tx_bytes = a->net_tx;
-		e->net_rx_bytes = a->net_rx;
-		e->runq_wait_ns = a->run_delay;
-		e->blocked_io_ns = a->blocked;
-		e->sleep_ns = a->sleep;
-		e->rss_exit_pages = a->rss_exit_pages;
-		e->ctx = a->ctx;
+		copy_acc(e, a);
+		if (!e->end_ns)
+			e->end_ns = bpf_ktime_get_boot_ns();
 		bpf_map_delete_elem(&acc, &tgid);
 	} else {
 		/* no per-thread sums: fall back to the kernel's inclusive counters */

@@ -17,6 +17,8 @@ struct track_val {
 	__u32 state; /* osre_track_state */
 	__u32 ppid;  /* creating parent, 0 for roots seeded by user space */
 	__u64 parent_start_ns;
+	__u32 nthreads; /* threads the group ever had; 0 = unknown (seen after it started) */
+	__u32 _pad;
 };
 
 /* per thread group: what exited threads leave behind, plus group-level counters
@@ -29,8 +31,9 @@ struct acc_val {
 	__u64 rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
 	__u64 net_tx, net_rx;
 	__u64 run_delay, blocked, sleep;
-	__u32 threads;
-	__u32 flags; /* osre_exit_flags */
+	__u64 sum_exec, utime, stime, nvcsw, nivcsw, min_flt, maj_flt; /* exited threads' own */
+	__u32 threads; /* threads that passed sched_process_exit */
+	__u32 flags;   /* osre_exit_flags */
 	struct osre_ctx ctx; /* taken when the group dies */
 };
 

@@ -95,7 +95,8 @@ class TaskSample(ctypes.Structure):
 class TrackVal(ctypes.Structure):
     """value of the `tracked` map (struct track_val in proc.bpf.c)"""
 
-    _fields_ = [("start_ns", u64), ("state", u32), ("ppid", u32), ("parent_start_ns", u64)]
+    _fields_ = [("start_ns", u64), ("state", u32), ("ppid", u32), ("parent_start_ns", u64),
+                ("nthreads", u32), ("_pad", u32)]
 
 
 # C struct name in BTF -> mirror, for the layout test

@@ -145,9 +145,11 @@ class Collector:
         self._next_sample = time.monotonic() + self.opts.sample_interval_s
 
     def track(self, pid: int, *, observed_since_ns: int | None = None, info: procfs.ProcInfo | None = None,
-              state: int = abi.TRACKED) -> None:
-        """Seed the kernel's tracked set with a process we did not see start."""
-        self.obj.map("tracked").update(ctypes.c_uint32(pid), abi.TrackVal(0, state))
+              state: int = abi.TRACKED, nthreads: int = 0) -> None:
+        """Seed the kernel's tracked set with a process we did not see start.
+        `nthreads`: how many threads it has had, when that is known for sure (a
+        child held before its exec has one); 0 = unknown, recorded at its reaping."""
+        self.obj.map("tracked").update(ctypes.c_uint32(pid), abi.TrackVal(0, state, nthreads=nthreads))
         if state != abi.TRACKED:
             return
         info = info or procfs.read_proc(pid, self.opts.proc_root)

@@ -105,7 +105,7 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
             _child(argv, gate_r, user)
         os.close(gate_r)
         run.root_pid = pid
-        col.track(pid)
+        col.track(pid, nthreads=1)  # a fresh fork of this single-threaded process
         os.write(gate_w, b"g")
         os.close(gate_w)
         if on_started:
