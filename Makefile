@@ -14,12 +14,13 @@ BTF ?= /sys/kernel/btf/vmlinux
 
 all: bpf venv
 
-# system packages: compiler, libbpf headers, workloads the tests drive
+# system packages: compiler, libbpf headers, workloads the tests drive (bioinformatics tools
+# for the Snakemake end-to-end test)
 deps: .deps-stamp
 .deps-stamp:
-	@if ! command -v clang >/dev/null || ! command -v bpftool >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v stress-ng >/dev/null || [ ! -x /usr/bin/time ]; then \
+	@if ! command -v clang >/dev/null || ! command -v bpftool >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v stress-ng >/dev/null || [ ! -x /usr/bin/time ] || ! command -v bwa >/dev/null || ! command -v bcftools >/dev/null; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing build packages: run 'sudo make deps'" >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev bpftool stress-ng time >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev bpftool stress-ng time gcc make bwa samtools bcftools >/dev/null; \
 	fi
 	@touch $@
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 import csv
 import json
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from conftest import opensre_cmd
 
@@ -92,7 +89,6 @@ def make_data(d: Path, ref_len: int = 2_000_000, reads: int = 40_000, rlen: int 
                 f.write(f"@{s}_{i}\n{mutated[p:p + rlen]}\n+\n{'I' * rlen}\n")
 
 
-@pytest.mark.skipif(shutil.which("bwa") is None, reason="bwa not installed (make deps installs it)")
 def test_snakemake_pipeline(tmp_path, store):
     make_data(tmp_path)
     (tmp_path / "Snakefile").write_text(SNAKEFILE.format(samples=SAMPLES))
