@@ -89,11 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
     c.add_argument("--deny", action="append", default=[], metavar="COMM",
                    help="also ignore processes with this command name; repeatable")
+    c.add_argument("--rules", action="append", default=[], metavar="FILE",
+                   help="tool rules (YAML) for the detected runs' tasks and tools; repeatable")
+    c.add_argument("--run-rules", action="append", default=[], metavar="FILE",
+                   help="run rules (YAML, a `runs:` list) naming runs explicitly; repeatable")
+    c.add_argument("--no-detect", action="store_true", help="do not detect runs in the collection when it ends")
 
     co = sub.add_parser("correlate", help="recompute a run's tasks and tools (e.g. with new rules)")
     common(co)
     co.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
     co.add_argument("--rules", action="append", default=[], metavar="FILE", help="tool rules (YAML); repeatable")
+    co.add_argument("--run-rules", action="append", default=[], metavar="FILE",
+                    help="run rules (YAML) for a host-wide collection; repeatable")
 
     rs = sub.add_parser("runs", help="list stored runs")
     common(rs)
@@ -230,6 +237,12 @@ def cmd_collect(args) -> int:
     from ..report import run_summary
 
     _preflight()
+    if not args.no_detect:  # a bad rule file fails before anything starts
+        from ..correlate import ToolIdentifier
+        from ..correlate.runs import load_run_rules
+
+        ToolIdentifier.from_files(args.rules)
+        load_run_rules(args.run_rules)
     opts = _opts(args, True)
     opts.denylist += args.deny
     store = _store(args)
@@ -237,7 +250,8 @@ def cmd_collect(args) -> int:
     host = local_host()
     store.put_host(host)
     run = Run(run_id=new_run_id(), name=args.name or f"collect@{host.hostname}", mode="collect",
-              host_id=host.host_id, start_time_ns=time.time_ns(), collector_pid=os.getpid())
+              host_id=host.host_id, start_time_ns=time.time_ns(), collector_pid=os.getpid(),
+              root_pid=os.getppid())  # where the collector was started from: never a detected run's root
     col = Collector(store, run, opts, redact=_redactor(args))
     stop = []
     old = {s: signal.signal(s, lambda *_: stop.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -265,8 +279,33 @@ def cmd_collect(args) -> int:
         col.close()
         for s, h in old.items():
             signal.signal(s, h)
-    print(run_summary(run, list(store.processes(run.run_id)), str(store.path)), file=sys.stderr)
+    procs = list(store.processes(run.run_id))
+    print(run_summary(run, procs, str(store.path)), file=sys.stderr)
+    if not args.no_detect:
+        try:
+            from ..correlate import correlate_collection
+
+            detected = correlate_collection(store, run.run_id, args.rules, args.run_rules)
+        except OpenSREError as e:
+            print(f"opensre: detecting runs: {e.one_line()}", file=sys.stderr)
+        else:
+            print(_detected_lines(detected, len(procs)), file=sys.stderr)
     return 0
+
+
+def _detected_lines(detected, total: int | None = None, limit: int | None = None) -> str:
+    """One line per run detected in a collection."""
+    n = sum(r.process_count for r in detected)
+    head = f"── {len(detected)} run{'' if len(detected) == 1 else 's'} detected"
+    if total is not None:
+        head += f", {total - n} of {total} processes unattributed"
+    lines = [head + " ──"]
+    shown = detected if limit is None else detected[:limit]
+    for r in shown:
+        lines.append(f"  run {r.run_id}  {r.process_count:>6} processes  {r.status:<10}  {r.name}")
+    if len(shown) < len(detected):
+        lines.append(f"  … and {len(detected) - len(shown)} more")
+    return "\n".join(lines)
 
 
 def _try(fn, *a):
@@ -280,17 +319,22 @@ def cmd_runs(args) -> int:
     from ..report import fmt_s
 
     store = _store(args, readonly=True)
-    runs = store.runs(args.n)
+    runs = store.runs(args.n, detected=False)
     if not runs:
         print("no runs yet")
         return 0
     print(f"{'RUN':<12} {'STARTED':<19} {'WALL':>9} {'PROCS':>6} {'EXIT':>5} {'DROPS':>5} {'STATUS':<11} NAME / COMMAND")
+    rows = []
     for r in runs:
+        rows.append((r, ""))
+        if r.mode == "collect":  # the runs detected in it, indented under it
+            rows += [(d, "  ↳ ") for d in store.detected_runs(r.run_id)]
+    for r, indent in rows:
         start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.start_time_ns / 1e9))
         wall = fmt_s(r.end_time_ns - r.start_time_ns) if r.end_time_ns else "-"
         ex = f"s{r.exit_signal}" if r.exit_signal else ("-" if r.exit_code is None else str(r.exit_code))
-        label = r.name or " ".join(r.command)
-        print(f"{r.run_id:<12} {start:<19} {wall:>9} {r.process_count:>6} {ex:>5} {r.drops:>5} {r.status:<11} {label[:60]}")
+        label = indent + (r.name or " ".join(r.command))
+        print(f"{r.run_id:<12} {start:<19} {wall:>9} {r.process_count:>6} {ex:>5} {r.drops:>5} {r.status:<11} {label[:64]}")
     return 0
 
 
@@ -302,6 +346,11 @@ def cmd_show(args) -> int:
     procs = list(store.processes(run.run_id))
     print(run_summary(run, procs))
     print()
+    if run.mode == "collect":
+        detected = store.detected_runs(run.run_id)
+        if detected:
+            print(_detected_lines(detected, len(procs)))
+            print()
     if args.tree:
         print(process_tree(procs, width=args.width))
         return 0
@@ -325,6 +374,16 @@ def cmd_correlate(args) -> int:
 
     store = Store(args.store)
     run = store.resolve_run(args.run)
+    if run.parent_run_id:  # a detected run: redo the detection in its collection
+        print(f"run {run.run_id} was detected in collection {run.parent_run_id}: re-detecting its runs")
+        run = store.resolve_run(run.parent_run_id)
+    if run.mode == "collect":
+        from ..correlate import correlate_collection
+
+        detected = correlate_collection(store, run.run_id, args.rules, args.run_rules)
+        print(f"collection {run.run_id}:")
+        print(_detected_lines(detected, run.process_count or None))
+        return 0
     c = correlate_run(store, run.run_id, args.rules)
     print(f"run {run.run_id}: {len(c.tasks)} tasks, {len(c.tools)} tool invocations, "
           f"{len(c.task_of)} processes attributed")

@@ -10,19 +10,84 @@ from pathlib import Path
 from .tasks import Correlation, Correlator
 from .tools import ToolId, ToolIdentifier
 
-__all__ = ["Correlation", "Correlator", "ToolId", "ToolIdentifier", "correlate_run"]
+__all__ = ["Correlation", "Correlator", "ToolId", "ToolIdentifier", "correlate_run", "correlate_collection"]
 
 
 def correlate_run(store, run_id: str, rule_files: list[str | Path] = ()) -> Correlation:
     """(Re)compute a stored run's tasks and tool invocations and store them."""
-    from .tools import user_rules_path
-
-    # built-in catalogue < the user's file < the store's rules.yaml < --rules files
-    files = [f for f in (user_rules_path(), Path(store.path).parent / "rules.yaml") if f.is_file()]
-    files += list(rule_files)
+    files = _tool_rule_files(store, rule_files)
     execs: dict[tuple[int, int], list[list[str]]] = {}
     for e in store.execs(run_id):
         execs.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
     c = Correlator(ToolIdentifier.from_files(files)).correlate(run_id, list(store.processes(run_id)), execs)
     store.put_correlation(run_id, c.tasks, c.tools, c.task_of)
     return c
+
+
+def _tool_rule_files(store, rule_files) -> list:
+    from .tools import user_rules_path
+
+    # built-in catalogue < the user's file < the store's rules.yaml < --rules files
+    files = [f for f in (user_rules_path(), Path(store.path).parent / "rules.yaml") if f.is_file()]
+    return files + list(rule_files)
+
+
+def _run_rule_files(store, run_rule_files=()) -> list:
+    """Files with `runs:` rules: the user's runs.yaml, the store's runs.yaml, then the given ones."""
+    from .runs import user_run_rules_path
+
+    files = [f for f in (user_run_rules_path(), Path(store.path).parent / "runs.yaml") if f.is_file()]
+    return files + list(run_rule_files)
+
+
+def detected_run_id(collection_run_id: str, root: tuple[int, int]) -> str:
+    """Stable across re-detection: the same root in the same collection, the same id."""
+    import hashlib
+
+    return hashlib.sha1(f"{collection_run_id}/{root[0]}/{root[1]}".encode()).hexdigest()[:12]
+
+
+def correlate_collection(store, collection_run_id: str, rule_files: list[str | Path] = (),
+                         run_rule_files: list[str | Path] = ()) -> list:
+    """(Re)detect the runs in a host-wide collection and correlate each into tasks
+    and tools. Replaces the runs detected earlier in it. Each detected run is a
+    `runs` row (mode "detected", parent_run_id = the collection); its processes
+    stay stored under the collection, each pointing at its task (ids "r<N>.t<M>",
+    unique within the collection) or at "unattributed". Returns the detected runs."""
+    from ..model import Run
+    from .runs import UNATTRIBUTED, detect_runs, load_run_rules, session_of
+
+    coll = store.resolve_run(collection_run_id)
+    corr = Correlator(ToolIdentifier.from_files(_tool_rule_files(store, rule_files)))
+    rules = load_run_rules(_run_rule_files(store, run_rule_files))
+    procs = list(store.processes(coll.run_id))
+    execs: dict[tuple[int, int], list[list[str]]] = {}
+    for e in store.execs(coll.run_id):
+        execs.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
+    # for a collection, root_pid is the process the collector was started from
+    session = session_of(procs, coll.root_pid, coll.start_time_ns) if coll.root_pid else set()
+    detected = detect_runs(procs, execs, rules, correlator=corr, session=session)
+    by_key = {(p.pid, p.start_time_ns): p for p in procs}
+    out: list[tuple[Run, list, list]] = []
+    task_of: dict[tuple[int, int], str] = {}
+    for i, d in enumerate(detected, 1):
+        rid = detected_run_id(coll.run_id, d.root)
+        ms = [by_key[k] for k in d.members]
+        c = corr.correlate(rid, ms, {k: execs[k] for k in d.members if k in execs})
+        prefix = f"r{i}."
+        for t in c.tasks:
+            t.task_id = prefix + t.task_id
+        for u in c.tools:
+            u.task_id = prefix + u.task_id
+        task_of.update((k, prefix + tid) for k, tid in c.task_of.items())
+        root = by_key[d.root]
+        ends = [m.end_time_ns for m in ms]
+        done = all(e is not None for e in ends)
+        run = Run(run_id=rid, name=d.name, mode="detected", host_id=coll.host_id, command=list(root.argv),
+                  start_time_ns=min(m.start_time_ns for m in ms), end_time_ns=max(ends) if done else None,
+                  status="finished" if done else "incomplete", exit_code=root.exit_code,
+                  exit_signal=root.exit_signal, root_pid=root.pid, drops=coll.drops,
+                  drop_detail=dict(coll.drop_detail), process_count=len(ms), parent_run_id=coll.run_id)
+        out.append((run, c.tasks, c.tools))
+    store.put_detected_runs(coll.run_id, out, task_of, UNATTRIBUTED)
+    return [r for r, _, _ in out]

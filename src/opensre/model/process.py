@@ -135,7 +135,7 @@ class Exec:
 class Run:
     run_id: str
     name: str | None
-    mode: str  # "run" (one command) or "collect" (host-wide)
+    mode: str  # "run" (one command), "collect" (host-wide) or "detected" (a run found in a collection)
     host_id: str
     command: list[str] = field(default_factory=list)
     start_time_ns: int = 0
@@ -148,6 +148,7 @@ class Run:
     drops: int = 0
     drop_detail: dict = field(default_factory=dict)
     process_count: int = 0
+    parent_run_id: str | None = None  # for a detected run: the collection it was found in
 
 
 @dataclass

@@ -16,7 +16,8 @@ from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, R
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
-             "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count"]
+             "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count",
+             "parent_run_id"]
 _BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive", "oom_killed"}
 HOST_SAMPLE_FIELDS = ["t_ns", "cpu_util", "cpu_count", "mem_total_bytes", "mem_used_bytes", "psi_cpu_some_us",
                       "psi_memory_some_us", "psi_memory_full_us", "psi_io_some_us", "psi_io_full_us"]
@@ -60,8 +61,9 @@ class Store:
             raise StoreError(f"cannot open store {self.path}: {e}",
                              "check the path and free disk space; the file may not be an OpenSRE store") from None
         self.db.row_factory = sqlite3.Row
+        self._version = self.schema_version()
         if readonly:
-            v = self.schema_version()
+            v = self._version
             if v > SCHEMA_VERSION:
                 raise StoreError(f"store {self.path} has schema v{v}, newer than this opensre (v{SCHEMA_VERSION})",
                                  "upgrade opensre")
@@ -146,6 +148,44 @@ class Store:
             self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
                                 [(tid, run_id, k[0], k[1]) for k, tid in task_of.items()])
 
+    def put_detected_runs(self, parent_run_id: str, runs: list[tuple[Run, list[Task], list[ToolUse]]],
+                          task_of: dict[tuple[int, int], str], unattributed: str) -> None:
+        """Replace the runs detected in a collection (mode 'detected', pointing at
+        it), with their tasks and tools, in one transaction. The processes stay
+        stored under the collection: each points at its task (task ids are unique
+        within the collection), the others at the `unattributed` marker."""
+        tf = [f.name for f in dataclasses.fields(Task)]
+        uf = [f.name for f in dataclasses.fields(ToolUse)]
+        tget, uget = operator.attrgetter(*tf), operator.attrgetter(*uf)
+        ti = tf.index("tools")
+        trows, urows, rrows = [], [], []
+        for r, tasks, tools in runs:
+            if r.parent_run_id != parent_run_id:
+                raise ValueError(f"run {r.run_id} is not a detected run of {parent_run_id}")
+            row = [getattr(r, c) for c in _RUN_COLS]
+            row[_RUN_COLS.index("command")] = json.dumps(r.command)
+            row[_RUN_COLS.index("drop_detail")] = json.dumps(r.drop_detail)
+            rrows.append(row)
+            for t in tasks:
+                row = list(tget(t))
+                row[ti] = json.dumps(row[ti])
+                trows.append(row)
+            urows += [uget(u) for u in tools]
+        old = "(SELECT run_id FROM runs WHERE parent_run_id=?)"
+        with self._tx():
+            self.db.execute(f"DELETE FROM tasks WHERE run_id IN {old}", (parent_run_id,))
+            self.db.execute(f"DELETE FROM tools WHERE run_id IN {old}", (parent_run_id,))
+            self.db.execute("DELETE FROM runs WHERE parent_run_id=?", (parent_run_id,))
+            self.db.execute("DELETE FROM tasks WHERE run_id=?", (parent_run_id,))
+            self.db.execute("DELETE FROM tools WHERE run_id=?", (parent_run_id,))
+            self.db.execute("UPDATE processes SET task_id=? WHERE run_id=?", (unattributed, parent_run_id))
+            self.db.executemany(f"INSERT OR REPLACE INTO runs ({','.join(_RUN_COLS)}) "
+                                f"VALUES ({','.join('?' * len(_RUN_COLS))})", rrows)
+            self.db.executemany(f"INSERT INTO tasks ({','.join(tf)}) VALUES ({','.join('?' * len(tf))})", trows)
+            self.db.executemany(f"INSERT INTO tools ({','.join(uf)}) VALUES ({','.join('?' * len(uf))})", urows)
+            self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
+                                [(tid, parent_run_id, k[0], k[1]) for k, tid in task_of.items()])
+
     def tasks(self, run_id: str) -> list[Task]:
         tf = [f.name for f in dataclasses.fields(Task)]
         out = []
@@ -163,8 +203,9 @@ class Store:
             f"SELECT {','.join(uf)} FROM tools WHERE run_id=? ORDER BY task_id, start_time_ns", (run_id,))]
 
     def task_ids(self, run_id: str) -> dict[tuple[int, int], str]:
+        where, args = self._members(run_id)
         return {(r[0], r[1]): r[2] for r in self.db.execute(
-            "SELECT pid, start_time_ns, task_id FROM processes WHERE run_id=? AND task_id IS NOT NULL", (run_id,))}
+            f"SELECT pid, start_time_ns, task_id FROM processes p WHERE {where} AND task_id IS NOT NULL", args)}
 
     def mark_interrupted(self) -> int:
         """Runs left 'running' by a collector that no longer exists (killed, power loss)."""
@@ -182,14 +223,49 @@ class Store:
         return _Tx(self)
 
     # -- reads ------------------------------------------------------------------
-    def runs(self, limit: int | None = None) -> list[Run]:
-        q = "SELECT * FROM runs ORDER BY start_time_ns DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    def runs(self, limit: int | None = None, *, detected: bool = True) -> list[Run]:
+        """Latest first. detected=False: only runs of their own (`run`, `collect`),
+        not those detected inside a collection."""
+        where = " WHERE parent_run_id IS NULL" if not detected and self._version >= 5 else ""
+        q = f"SELECT * FROM runs{where} ORDER BY start_time_ns DESC" + (f" LIMIT {int(limit)}" if limit else "")
         return [_run(r) for r in self.db.execute(q)]
+
+    def detected_runs(self, parent_run_id: str) -> list[Run]:
+        """The runs detected in a host-wide collection, by start time."""
+        if self._version < 5:
+            return []
+        return [_run(r) for r in self.db.execute(
+            "SELECT * FROM runs WHERE parent_run_id=? ORDER BY start_time_ns, root_pid, run_id", (parent_run_id,))]
+
+    def _parent(self, run_id: str) -> str | None:
+        if self._version < 5:
+            return None
+        row = self.db.execute("SELECT parent_run_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    def _members(self, run_id: str) -> tuple[str, tuple]:
+        """SQL condition on `processes p` selecting a run's processes: those stored
+        under it or, for a detected run, those of its collection in its tasks."""
+        parent = self._parent(run_id)
+        if parent is None:
+            return "p.run_id=?", (run_id,)
+        return "p.run_id=? AND p.task_id IN (SELECT task_id FROM tasks WHERE run_id=?)", (parent, run_id)
+
+    def _joined(self, table: str, cols: str, run_id: str, order: str):
+        """Rows of a per-process table (execs, samples, events) for a run's processes."""
+        parent = self._parent(run_id)
+        if parent is None:
+            return self.db.execute(f"SELECT {cols} FROM {table} x WHERE x.run_id=? ORDER BY {order}", (run_id,))
+        where, args = self._members(run_id)
+        return self.db.execute(
+            f"SELECT {cols} FROM {table} x JOIN processes p ON p.run_id=x.run_id AND p.pid=x.pid "
+            f"AND p.start_time_ns=x.start_time_ns WHERE {where} ORDER BY {order}", args)
 
     def resolve_run(self, ref: str) -> Run:
         """A run by id, unique id prefix, name (latest of that name), or 'latest'."""
-        if ref == "latest":
-            row = self.db.execute("SELECT * FROM runs ORDER BY start_time_ns DESC LIMIT 1").fetchone()
+        if ref == "latest":  # the latest run of its own, not one detected inside a collection
+            where = " WHERE parent_run_id IS NULL" if self._version >= 5 else ""
+            row = self.db.execute(f"SELECT * FROM runs{where} ORDER BY start_time_ns DESC LIMIT 1").fetchone()
         else:
             row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (ref,)).fetchone()
             if row is None:
@@ -205,42 +281,52 @@ class Store:
             raise StoreError(f"no run {ref!r} in {self.path}", "list runs with `opensre runs`")
         return _run(row)
 
+    # A detected run's records are those of its collection's processes in its tasks.
     def processes(self, run_id: str) -> Iterator[Process]:
-        cur = self.db.execute(f"SELECT {','.join(PROCESS_FIELDS)} FROM processes WHERE run_id=? "
-                              "ORDER BY start_time_ns, pid", (run_id,))
+        where, args = self._members(run_id)
+        cur = self.db.execute(f"SELECT {','.join('p.' + f for f in PROCESS_FIELDS)} FROM processes p WHERE {where} "
+                              "ORDER BY p.start_time_ns, p.pid", args)
         for row in cur:
             yield _process(row)
 
     def execs(self, run_id: str) -> Iterator[Exec]:
-        for r in self.db.execute("SELECT * FROM execs WHERE run_id=? ORDER BY t_ns", (run_id,)):
+        for r in self._joined("execs", "x.*", run_id, "x.t_ns"):
             yield Exec(r["pid"], r["start_time_ns"], r["t_ns"], r["exe"], json.loads(r["argv"]), bool(r["argv_truncated"]),
                        r["cwd"])
 
     def samples(self, run_id: str) -> Iterator[Sample]:
         """The time series. A process that lived within one tick has no stored row:
         its one sample is its totals at its exit, made here from its record."""
-        cur = self.db.execute(f"SELECT {','.join(SAMPLE_FIELDS)} FROM samples WHERE run_id=? "
-                              "ORDER BY pid, start_time_ns, t_ns", (run_id,))
+        cur = self._joined("samples", ",".join("x." + f for f in SAMPLE_FIELDS), run_id,
+                           "x.pid, x.start_time_ns, x.t_ns")
         seen = set()
         for row in cur:
             seen.add((row[0], row[1]))
             yield Sample(*row)
+        where, args = self._members(run_id)
         for r in self.db.execute(
                 "SELECT pid, start_time_ns, end_time_ns, cpu_user_ns + cpu_system_ns, read_bytes, write_bytes, "
-                "net_tx_bytes, net_rx_bytes, runq_wait_ns, blocked_io_ns, sleep_ns FROM processes "
-                "WHERE run_id=? AND complete=1 ORDER BY pid, start_time_ns", (run_id,)):
+                "net_tx_bytes, net_rx_bytes, runq_wait_ns, blocked_io_ns, sleep_ns FROM processes p "
+                f"WHERE {where} AND complete=1 ORDER BY pid, start_time_ns", args):
             if (r[0], r[1]) not in seen:
                 yield Sample(r[0], r[1], r[2], r[3], None, r[4], r[5], r[6] or 0, r[7] or 0, r[8] or 0, r[9] or 0,
                              r[10] or 0)
 
     def events(self, run_id: str) -> Iterator[Event]:
-        for r in self.db.execute("SELECT kind, pid, start_time_ns, t_ns, data FROM events WHERE run_id=? ORDER BY t_ns",
-                                 (run_id,)):
+        for r in self._joined("events", "x.kind, x.pid, x.start_time_ns, x.t_ns, x.data", run_id, "x.t_ns"):
             yield Event(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {})
 
     def host_samples(self, run_id: str) -> list[dict]:
-        cur = self.db.execute(f"SELECT {','.join(HOST_SAMPLE_FIELDS)} FROM host_samples WHERE run_id=? ORDER BY t_ns",
-                              (run_id,))
+        """The host time series; for a detected run, its collection's over the run's time span."""
+        parent = self._parent(run_id)
+        if parent is None:
+            cur = self.db.execute(f"SELECT {','.join(HOST_SAMPLE_FIELDS)} FROM host_samples WHERE run_id=? "
+                                  "ORDER BY t_ns", (run_id,))
+        else:
+            r = self.db.execute("SELECT start_time_ns, end_time_ns FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            cur = self.db.execute(f"SELECT {','.join(HOST_SAMPLE_FIELDS)} FROM host_samples WHERE run_id=? "
+                                  "AND t_ns >= ? AND t_ns <= ? ORDER BY t_ns",
+                                  (parent, r[0] or 0, r[1] if r[1] is not None else 2**63 - 1))
         return [dict(zip(HOST_SAMPLE_FIELDS, r)) for r in cur]
 
     def host(self, host_id: str) -> Host | None:

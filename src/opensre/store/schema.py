@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS = {
     1: """
@@ -92,5 +92,11 @@ CREATE TABLE tools (
 );
 CREATE INDEX tools_run ON tools(run_id, task_id);
 CREATE INDEX tools_tool ON tools(tool, subcommand);
+""",
+    # runs detected inside a host-wide collection (mode "detected") point at it;
+    # their processes stay stored under the collection, found via their tasks
+    5: """
+ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+CREATE INDEX runs_parent ON runs(parent_run_id);
 """,
 }

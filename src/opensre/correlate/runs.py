@@ -1,0 +1,376 @@
+"""Runs inside a host-wide collection: which processes form one workload.
+
+`opensre collect` records every process of the host into one collection.
+`detect_runs` splits it into runs, each a root process with its whole subtree:
+
+  rule      a user rule matched the process (`runs:` in a runs file, below);
+            checked first, so a user can name or carve out any subtree
+  slurm     a Slurm job: every process whose cgroup names the job (one run per job)
+  kubernetes, container
+            a pod / container cgroup: every process in it (one run per pod or container)
+  engine    a workflow engine or job runner: a process whose tool (after wrappers
+            and interpreters) has catalogue category `engine` -- snakemake,
+            nextflow, cromwell, miniwdl, cwltool, make, xargs, parallel, mpirun, ...
+  script    a script started from a terminal: an interpreter or shell running a
+            script file or module (`python train.py`, `bash x.sh`, `Rscript a.R`,
+            `python -m pkg`) whose parent is an interactive shell (no -c, -s or
+            script operand: `-bash`, `zsh -l`), a terminal multiplexer or a login
+            service (tmux, screen, sshd, login, su, mosh-server). Kind "shell" for
+            a shell script, "script" for the other interpreters.
+
+Outermost wins: once a process starts a run, its whole subtree belongs to that
+run (a make started by snakemake, a python script in a Slurm job). A cgroup run
+(slurm, container) also takes processes of its cgroup that are not in the first
+member's subtree. The collector's own ancestors (the shell, sudo or test harness
+it was started from, `session`) are never run roots nor cgroup-run members of
+their own: they are the observer, not a workload. Every other process is
+"unattributed". docs/correlation.md has the details.
+
+User rules live in YAML files under a top-level `runs:` key (other top-level
+keys are ignored, so the file may hold other sections):
+
+    runs:
+      - match: {argv_regex: 'train\\.py'}   # at least one of tool, exe_glob, argv_regex
+        name: "training {argv}"            # required; {tool}, {pid}, {argv} are filled in
+        kind: training                     # optional, default "named"
+
+A malformed file raises RuleError("FILE:LINE: message").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from ..errors import RuleError
+from ..model import Process
+from .tasks import Correlator, Key, Tree, key
+from .tools import ToolIdentifier
+
+__all__ = ["DetectedRun", "RunRule", "detect_runs", "load_run_rules", "parse_run_rules", "session_of",
+           "user_run_rules_path", "UNATTRIBUTED"]
+
+UNATTRIBUTED = "unattributed"  # the task_id of a collected process that belongs to no detected run
+
+# Parents from which a script counts as "started by a user at a terminal".
+TERMINAL_PARENTS = frozenset({"sshd", "sshd-session", "tmux", "tmux: server", "screen", "SCREEN", "login", "su",
+                              "mosh-server", "dropbear", "zellij"})
+_NAME_ARGV = 60  # characters of argv in a generated run name
+_HINT = "fix the file: the `runs:` format is documented in docs/correlation.md"
+
+
+@dataclass
+class DetectedRun:
+    root: Key                      # (pid, start_time_ns) of its root process
+    kind: str                      # snakemake, make, slurm, container, script, shell, named, ...
+    name: str
+    members: list[Key] = field(default_factory=list)  # the root first, then by start time
+
+
+@dataclass(frozen=True)
+class RunRule:
+    name: str
+    kind: str = "named"
+    tool: str | None = None
+    exe_glob: str | None = None
+    argv_regex: re.Pattern | None = None
+    where: str = ""  # FILE:LINE, for messages
+
+    def hits(self, p: Process, tool: str) -> bool:
+        if self.tool is not None and not fnmatch.fnmatchcase(tool, self.tool):
+            return False
+        if self.exe_glob is not None:
+            target = p.exe if "/" in self.exe_glob else os.path.basename(p.exe or "")
+            if not fnmatch.fnmatchcase(target or "", self.exe_glob):
+                return False
+        return self.argv_regex is None or self.argv_regex.search(" ".join(p.argv)) is not None
+
+    def run_name(self, p: Process, tool: str) -> str:
+        return self.name.format(tool=tool, pid=p.pid, argv=_short_argv(p))
+
+
+def _short_argv(p: Process, tool: str | None = None) -> str:
+    """The argv for a run's name: from the tool's own word when given (an engine
+    run by an interpreter: `snakemake --cores 4`), with the program's basename."""
+    words = list(p.argv)
+    if tool and words:
+        for i, w in enumerate(words[:6]):
+            b = _base(w)
+            if b == tool or b.split(".")[0] == tool:
+                words = words[i:]
+                break
+    if words:
+        words[0] = _base(words[0])
+    text = " ".join(words) or p.comm or p.exe or "?"
+    return text if len(text) <= _NAME_ARGV else text[: _NAME_ARGV - 1] + "…"
+
+
+def _base(word: str) -> str:
+    return word.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _interactive_shell(argv: list[str]) -> bool:
+    """A shell reading commands from a terminal: only options, none of them -c
+    (inline code) or -s (stdin script), and no script operand."""
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("--rcfile", "--init-file", "-o", "+o"):
+            i += 2
+            continue
+        if not a.startswith(("-", "+")) or a == "-" or a == "--":
+            return False
+        if not a.startswith("--") and ("c" in a[1:] or "s" in a[1:]):
+            return False
+        i += 1
+    return True
+
+
+class _Detector:
+    def __init__(self, corr: Correlator):
+        self.corr = corr
+        self.ident = corr.ident
+
+    def engine(self, p: Process) -> str | None:
+        t = self.corr.tool_of(p)
+        return t.tool if t.category == "engine" else None
+
+    def script(self, p: Process) -> str | None:
+        """'shell' or 'script' when p is an interpreter (or a wrapper of one)
+        running a script file or module, else None."""
+        t = self.corr.tool_of(p)
+        if self.ident.category(t.tool) in ("shell", "interpreter") or t.tool == "unknown":
+            return None
+        words = [p.exe, p.argv[0].lstrip("-")] if p.argv else [p.exe]
+        if p.argv and self.ident.category(_base(p.argv[0])) == "wrapper":
+            # through wrappers (sudo, nohup, env VAR=x): their first plain word
+            rest = [a for a in p.argv[1:6] if not a.startswith("-") and "=" not in a]
+            words += rest[:1]
+        for w in words:
+            c = self.ident.category(_base(w)) if w else None
+            if c in ("shell", "interpreter"):
+                return "shell" if c == "shell" else "script"
+        return None
+
+    def terminal(self, q: Process) -> bool:
+        if q.tool in TERMINAL_PARENTS or q.comm in TERMINAL_PARENTS:
+            return True
+        if not q.argv:
+            return False
+        return self.ident.category(_base(q.argv[0].lstrip("-"))) == "shell" and _interactive_shell(q.argv)
+
+
+def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None = None,
+                rules: Iterable[RunRule] = (), *, correlator: Correlator | None = None,
+                session: Iterable[Key] = ()) -> list[DetectedRun]:
+    """The runs among the processes of a host-wide collection, ordered by their
+    root's start. Processes in none of them are unattributed. `session`: the
+    processes the collector was started from (never run roots). `execs` (every
+    argv of each process) is accepted for symmetry with Correlator.correlate:
+    roots are recognised from the record's last argv today."""
+    corr = correlator or Correlator(ToolIdentifier.from_files())
+    det = _Detector(corr)
+    tree = Tree(procs)
+    rules = list(rules)
+    session = set(session)
+    owner: dict[Key, int] = {}
+    runs: list[DetectedRun] = []
+    groups: dict[tuple, int] = {}
+
+    def walk(start: list[Process], decide) -> None:
+        """Depth-first from `start`; decide(p) -> run index or None for an
+        unowned process; a subtree takes its root's run."""
+        stack = [(p, None) for p in reversed(start)]
+        while stack:
+            p, inherited = stack.pop()
+            k = key(p)
+            if k in owner:
+                inherited = owner[k]  # claimed earlier (a user rule): its subtree goes with it
+            elif inherited is None:
+                inherited = decide(p)
+            if inherited is not None:
+                owner[k] = inherited
+            stack.extend((c, inherited) for c in reversed(tree.children[k]))
+
+    def new_run(p: Process, kind: str, name: str) -> int:
+        runs.append(DetectedRun(key(p), kind, name))
+        return len(runs) - 1
+
+    if rules:
+        def by_rule(p: Process) -> int | None:
+            if key(p) in session:
+                return None
+            tool = corr.tool_of(p).tool
+            for r in rules:
+                if r.hits(p, tool):
+                    return new_run(p, r.kind, r.run_name(p, tool))
+            return None
+
+        walk(tree.roots, by_rule)
+
+    def auto(p: Process) -> int | None:
+        k = key(p)
+        if k in session:
+            return None
+        g = None
+        if p.slurm_job_id is not None:
+            g = ("slurm", p.slurm_job_id)
+        elif p.pod_uid:
+            g = ("kubernetes", p.pod_uid)
+        elif p.container_id:
+            g = ("container", p.container_id)
+        if g is not None:
+            if g not in groups:
+                label = {"slurm": f"slurm job {g[1]}", "kubernetes": f"pod {str(g[1])[:12]}",
+                         "container": f"container {str(g[1])[:12]}"}[g[0]]
+                groups[g] = new_run(p, g[0], label)
+            return groups[g]
+        e = det.engine(p)
+        if e:
+            return new_run(p, e, f"{e}: {_short_argv(p, e)}")
+        par = tree.parent[k]
+        if par is not None:
+            s = det.script(p)
+            if s and det.terminal(tree.by_key[par]):
+                return new_run(p, s, f"{s}: {_short_argv(p)}")
+        return None
+
+    walk(tree.roots, auto)
+
+    for p in tree.procs:  # by start time
+        i = owner.get(key(p))
+        if i is not None:
+            runs[i].members.append(key(p))
+    for r in runs:
+        if r.kind in ("slurm", "kubernetes", "container"):
+            # the root of a cgroup run: its earliest member whose parent is not one
+            ms = set(r.members)
+            r.root = next(m for m in r.members if tree.parent[m] not in ms)
+        r.members.remove(r.root)
+        r.members.insert(0, r.root)
+    runs = [r for r in runs if r.members]
+    runs.sort(key=lambda r: (r.root[1], r.root[0]))
+    return runs
+
+
+def session_of(procs: list[Process], pid: int, at_ns: int) -> set[Key]:
+    """The process `pid` that was alive at `at_ns` and its ancestors: where a
+    collector was started from (a collection's root_pid at its start)."""
+    cands = [p for p in procs if p.pid == pid and p.start_time_ns <= at_ns
+             and (p.end_time_ns is None or p.end_time_ns >= at_ns)]
+    if not cands:
+        return set()
+    tree = Tree(procs)
+    k: Key | None = key(max(cands, key=lambda p: p.start_time_ns))
+    out: set[Key] = set()
+    while k is not None and k not in out:
+        out.add(k)
+        k = tree.parent[k]
+    return out
+
+
+# ---------------------------------------------------------------- rule files
+
+class _LineLoader(yaml.SafeLoader):
+    """Records the line of each mapping (`__line__`) and of each key (`__lines__`)."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__lines__"] = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+
+_RULE_KEYS = ("match", "name", "kind")
+_MATCH_KEYS = ("tool", "exe_glob", "argv_regex")
+_PLACEHOLDERS = {"tool", "pid", "argv"}
+
+
+def user_run_rules_path() -> Path:
+    """$XDG_CONFIG_HOME/opensre/runs.yaml, by default ~/.config/opensre/runs.yaml."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "opensre" / "runs.yaml"
+
+
+def load_run_rules(files: Iterable[str | Path]) -> list[RunRule]:
+    """The `runs:` rules of each file, in order (the first rule that matches wins)."""
+    out: list[RunRule] = []
+    for f in files:
+        path = Path(f)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise RuleError(f"{path}: cannot read rule file: {e}", _HINT) from None
+        out += parse_run_rules(text, str(path))
+    return out
+
+
+def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
+    def fail(line: int | None, msg: str):
+        raise RuleError(f"{where}:{line}: {msg}" if line else f"{where}: {msg}", _HINT)
+
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        fail(mark.line + 1 if mark else None, "YAML syntax error: " + " ".join(str(problem).split()))
+    if doc is None:
+        return []
+    if not isinstance(doc, dict):
+        fail(1, "expected a mapping with a 'runs' list")
+    items = doc.get("runs")
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        fail(doc["__lines__"]["runs"], "'runs' must be a list of mappings")
+    rules = []
+    for item in items:
+        line, lines = item["__line__"], item["__lines__"]
+        fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
+        for k in fields:
+            if k not in _RULE_KEYS:
+                fail(lines[k], f"runs: unknown key {k!r} (expected {', '.join(_RULE_KEYS)})")
+        name = fields.get("name")
+        if not isinstance(name, str) or not name.strip():
+            fail(lines.get("name", line), "runs: a rule needs a 'name' (a non-empty string)")
+        try:
+            used = {f for _, f, _, _ in string.Formatter().parse(name) if f is not None}
+        except ValueError as e:
+            fail(lines["name"], f"runs: bad name {name!r} ({e})")
+        bad = used - _PLACEHOLDERS
+        if bad:
+            fail(lines["name"], f"runs: unknown placeholder {{{sorted(bad)[0]}}} in name (expected {{tool}}, {{pid}} or {{argv}})")
+        kind = fields.get("kind", "named")
+        if not isinstance(kind, str) or not re.fullmatch(r"[\w.-]{1,32}", kind):
+            fail(lines.get("kind", line), "runs: 'kind' must be one word")
+        m = fields.get("match")
+        if not isinstance(m, dict):
+            fail(lines.get("match", line), "runs: 'match' must be a mapping")
+        mf = {k: v for k, v in m.items() if k not in ("__line__", "__lines__")}
+        if not mf:
+            fail(m["__line__"], "runs: 'match' is empty, it would match every process")
+        for k, v in mf.items():
+            if k not in _MATCH_KEYS:
+                fail(m["__lines__"][k], f"runs: unknown match key {k!r} (expected {', '.join(_MATCH_KEYS)})")
+            if not isinstance(v, str) or not v:
+                fail(m["__lines__"][k], f"runs: match {k!r} must be a non-empty string")
+        regex = None
+        if "argv_regex" in mf:
+            try:
+                regex = re.compile(mf["argv_regex"])
+            except re.error as e:
+                fail(m["__lines__"]["argv_regex"], f"runs: invalid regex {mf['argv_regex']!r} ({e.msg})")
+        rules.append(RunRule(name=name, kind=kind, tool=mf.get("tool"), exe_glob=mf.get("exe_glob"),
+                             argv_regex=regex, where=f"{where}:{line}"))
+    return rules
