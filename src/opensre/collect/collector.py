@@ -73,6 +73,9 @@ def decode_status(status: int) -> tuple[int | None, int | None, bool]:
     return None, sig, bool(status & 0x80)
 
 
+_ARGV_OFF = abi.ExecEvent.argv.offset
+_CWD_OFF = abi.ExecEvent.cwd.offset
+
 # few distinct cgroups, thousands of processes: parse each path once
 parse_cgroup_path = __import__("functools").lru_cache(maxsize=4096)(_parse_cgroup_path)
 
@@ -97,6 +100,7 @@ class Collector:
         self.obj: BpfObject | None = None
         self.ring = None
         self._raw: list[bytes] = []
+        self._cur_raw = b""  # the record being handled (exec argv/cwd are sliced from it)
         self.live: dict[tuple[int, int], Process] = {}   # (pid, start boottime ns)
         self._by_pid: dict[int, tuple[int, int]] = {}
         self._adopt: dict[int, Process] = {}             # seeded pids awaiting their exact start
@@ -106,6 +110,7 @@ class Collector:
         self._events: list[Event] = []
         self._host_samples: list = []
         self._cum: dict[tuple[int, int], tuple] = {}  # last cumulative counters per process
+        self._ctx_cache: dict[tuple[int, int], tuple] = {}  # (cgroup ids) -> resolved context
         self.extra: dict[str, BpfObject] = {}
         self.host_sampler = HostSampler()
         self._next_sample = 0.0
@@ -248,6 +253,7 @@ class Collector:
             except abi.AbiMismatch:
                 self.decode_errors += 1
                 continue
+            self._cur_raw = rec
             if typ == abi.EV_EXIT:
                 self._on_exit(ev)
             elif typ == abi.EV_EXEC:
@@ -375,16 +381,20 @@ class Collector:
         return p
 
     def _apply_ident(self, p: Process, ident) -> None:
-        p.comm = _str(ident.comm)
+        p.comm = ident.comm.decode("utf-8", "replace")
         p.uid, p.gid = ident.uid, ident.gid
 
     def _apply_ctx(self, p: Process, ctx) -> None:
-        cid, path = self.cgroups.effective(ctx.cgroup_id, ctx.memcg_v1_id)
-        if path != p.cgroup_path:
+        ids = (ctx.cgroup_id, ctx.memcg_v1_id)
+        hit = self._ctx_cache.get(ids)
+        if hit is None:
+            cid, path = self.cgroups.effective(*ids)
             c = parse_cgroup_path(path)
-            p.container_id, p.container_runtime, p.pod_uid = c.container_id, c.container_runtime, c.pod_uid
-            p.slurm_job_id, p.slurm_step = c.slurm_job_id, c.slurm_step
-        p.cgroup_id, p.cgroup_path = cid, path
+            hit = (cid, path, c.container_id, c.container_runtime, c.pod_uid, c.slurm_job_id, c.slurm_step)
+            if path is not None:  # an unresolved id may resolve on a later rescan
+                self._ctx_cache[ids] = hit
+        (p.cgroup_id, p.cgroup_path, p.container_id, p.container_runtime, p.pod_uid, p.slurm_job_id,
+         p.slurm_step) = hit
         p.pidns, p.mntns, p.netns = ctx.pidns, ctx.mntns, ctx.netns
 
     def _on_exec(self, ev) -> None:
@@ -398,12 +408,12 @@ class Collector:
         p = self._record_for(ev.id)
         self._apply_ident(p, ev.id)
         self._apply_ctx(p, ev.ctx)
-        mv = memoryview(ev).cast("B")
-        off = abi.ExecEvent.argv.offset
-        argv, red = self.redact(abi.split_argv(bytes(mv[off:off + ev.argv_len])))
-        off = abi.ExecEvent.cwd.offset
-        p.cwd = abi.join_cwd(bytes(mv[off:off + ev.cwd_len]))
-        p.exe = _str(ev.filename)
+        raw = self._cur_raw  # slice the record itself: no copy of the whole struct
+        off = _ARGV_OFF
+        argv, red = self.redact(abi.split_argv(raw[off:off + ev.argv_len]))
+        off = _CWD_OFF
+        p.cwd = abi.join_cwd(raw[off:off + ev.cwd_len])
+        p.exe = ev.filename.decode("utf-8", "replace")  # ctypes stops a char array at its NUL
         p.argv, p.argv_redacted = argv, red
         p.argv_truncated = bool(ev.flags & abi.ARGV_TRUNCATED)
         p.exec_count += 1
