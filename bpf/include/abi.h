@@ -97,8 +97,8 @@ struct osre_exec_event {
 	__u32 cwd_len;       /* bytes in cwd[]: NUL-terminated names, leaf first */
 	__u32 _pad;
 	char filename[OSRE_FILENAME_MAX];
-	char argv[OSRE_ARGV_MAX];
 	char cwd[OSRE_CWD_MAX];
+	char argv[OSRE_ARGV_MAX]; /* last: the record ends after argv_len bytes of it */
 };
 
 /* the kernel's own accounting for a whole thread group, taken when the group

@@ -60,3 +60,9 @@ def test_split_argv():
     assert abi.split_argv(b"ls\0-l\0/tmp\0") == ["ls", "-l", "/tmp"]
     assert abi.split_argv(b"") == []
     assert abi.split_argv(b"a\0trunc") == ["a", "trunc"]
+
+
+def test_exec_head_is_a_prefix_of_exec_event():
+    assert ctypes.sizeof(abi.ExecHead) == abi.ExecEvent.argv.offset
+    for name, _ in abi.ExecHead._fields_:
+        assert getattr(abi.ExecHead, name).offset == getattr(abi.ExecEvent, name).offset

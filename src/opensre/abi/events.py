@@ -44,8 +44,15 @@ class Ctx(ctypes.Structure):
 class ExecEvent(ctypes.Structure):
     _fields_ = [("hdr", Hdr), ("id", Ident), ("ctx", Ctx), ("flags", u32), ("argv_len", u32),
                 ("argv_total", u64), ("cwd_len", u32), ("_pad", u32),
-                ("filename", ctypes.c_char * FILENAME_MAX),
-                ("argv", ctypes.c_char * ARGV_MAX), ("cwd", ctypes.c_char * CWD_MAX)]
+                ("filename", ctypes.c_char * FILENAME_MAX), ("cwd", ctypes.c_char * CWD_MAX),
+                ("argv", ctypes.c_char * ARGV_MAX)]
+
+
+class ExecHead(ctypes.Structure):
+    """ExecEvent up to argv: records are trimmed to their argv, so they are decoded
+    with this and argv is sliced from the bytes."""
+
+    _fields_ = ExecEvent._fields_[:-1]
 
 
 class ExitEvent(ctypes.Structure):
@@ -105,7 +112,7 @@ MIRRORS = {
     "osre_exec_event": ExecEvent, "osre_exit_event": ExitEvent, "track_val": TrackVal,
     "osre_oom_event": OomEvent, "osre_conn_event": ConnEvent, "osre_task_sample": TaskSample,
 }
-DECODERS = {EV_EXEC: ExecEvent, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
+DECODERS = {EV_EXEC: ExecHead, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
 
 
 class AbiMismatch(ValueError):

@@ -256,6 +256,7 @@ def cmd_collect(args) -> int:
     stop = []
     old = {s: signal.signal(s, lambda *_: stop.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
     col.start()
+    col.lower_priority()
     try:
         store.put_run(run)
         col.seed_existing()

@@ -49,6 +49,9 @@ class CollectorOptions:
     drain_interval_ms: int = 100
     families: tuple[str, ...] = FAMILIES
     sample_interval_s: float = 1.0
+    # the collector yields the CPU to the workload: on a saturated host its work
+    # waits (the ring buffer holds the events) instead of slowing the workload
+    nice: int = 10
     denylist: list[str] = field(default_factory=lambda: list(DEFAULT_DENYLIST))
     btf_path: str | None = None
     proc_root: str = "/proc"
@@ -183,6 +186,15 @@ class Collector:
                 break  # tracked map full: counted by the kernel from here on
             n += state == abi.TRACKED
         return n
+
+    def lower_priority(self) -> None:
+        """Apply `opts.nice` to this process. Called after the observed command is
+        started (a child would inherit it)."""
+        if self.opts.nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), self.opts.nice))
+            except OSError:
+                pass
 
     def _on_record(self, raw: bytes) -> None:
         # called from C for every record: append only, the work happens per drain

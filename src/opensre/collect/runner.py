@@ -108,6 +108,7 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
         col.track(pid, nthreads=1)  # a fresh fork of this single-threaded process
         os.write(gate_w, b"g")
         os.close(gate_w)
+        col.lower_priority()
         if on_started:
             on_started(run)
         status = _supervise(col, pid, linger_s)
