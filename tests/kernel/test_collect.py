@@ -4,7 +4,6 @@ running flagged `observed_since_ns`, denylisted ones and the collector absent.""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time

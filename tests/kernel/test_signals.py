@@ -4,7 +4,6 @@ wait, time series, OOM kills and container attribution, on real workloads."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import uuid
 

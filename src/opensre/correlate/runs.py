@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import yaml
 
 from ..errors import RuleError
+from ..rulefile import config_path, failer, parse_yaml
 from ..model import Process
 from .tasks import Correlator, Key, Tree, key
 from .tools import ToolIdentifier
@@ -279,27 +279,13 @@ def session_of(procs: list[Process], pid: int, at_ns: int) -> set[Key]:
 
 # ---------------------------------------------------------------- rule files
 
-class _LineLoader(yaml.SafeLoader):
-    """Records the line of each mapping (`__line__`) and of each key (`__lines__`)."""
-
-    def construct_mapping(self, node, deep=False):
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__lines__"] = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
-
-
 _RULE_KEYS = ("match", "name", "kind")
 _MATCH_KEYS = ("tool", "exe_glob", "argv_regex")
 _PLACEHOLDERS = {"tool", "pid", "argv"}
 
 
 def user_run_rules_path() -> Path:
-    """$XDG_CONFIG_HOME/opensre/runs.yaml, by default ~/.config/opensre/runs.yaml."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "opensre" / "runs.yaml"
+    return config_path("runs.yaml")
 
 
 def load_run_rules(files: Iterable[str | Path]) -> list[RunRule]:
@@ -316,15 +302,8 @@ def load_run_rules(files: Iterable[str | Path]) -> list[RunRule]:
 
 
 def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
-    def fail(line: int | None, msg: str):
-        raise RuleError(f"{where}:{line}: {msg}" if line else f"{where}: {msg}", _HINT)
-
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        fail(mark.line + 1 if mark else None, "YAML syntax error: " + " ".join(str(problem).split()))
+    fail = failer(where, _HINT)
+    doc = parse_yaml(text, fail)
     if doc is None:
         return []
     if not isinstance(doc, dict):

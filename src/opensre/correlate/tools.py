@@ -25,16 +25,13 @@ A malformed file raises RuleError("FILE:LINE: message").
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn, Sequence
 
-import yaml
-
-from ..errors import RuleError
+from ..rulefile import config_path, failer, read_yaml
 
 __all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "default_identifier", "user_rules_path"]
 
@@ -345,11 +342,7 @@ class ToolIdentifier:
 
 
 def user_rules_path() -> Path:
-    """$XDG_CONFIG_HOME/opensre/tools.yaml, by default ~/.config/opensre/tools.yaml."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    if not os.path.isabs(base):  # the XDG spec says to ignore relative values
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "opensre" / "tools.yaml"
+    return config_path("tools.yaml")
 
 
 @lru_cache(maxsize=None)
@@ -369,17 +362,6 @@ _OPTION = re.compile(r"[-+][^\s=]+")
 Fail = Callable[[int | None, str], NoReturn]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Records where each mapping starts (`__line__`) and where each of its keys
-    is (`__lines__`), so that a semantic error can name its line."""
-
-    def construct_mapping(self, node, deep=False):
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__lines__"] = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
-
-
 def _fields(m: dict) -> dict:
     # Not popped: a YAML alias can make two places share one dict.
     return {k: v for k, v in m.items() if k not in ("__line__", "__lines__")}
@@ -388,20 +370,8 @@ def _fields(m: dict) -> dict:
 def _load_file(path: Path, tools: dict[str, _Tool], renames: list[_Rename], excludes: list[_Match]) -> None:
     """Parses one rule file into the accumulators. Raises RuleError naming the file and line."""
 
-    def fail(line: int | None, msg: str) -> NoReturn:
-        where = f"{path}:{line}" if line else str(path)
-        raise RuleError(f"{where}: {msg}", _HINT)
-
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (OSError, UnicodeDecodeError) as e:
-        fail(None, f"cannot read rule file: {e}")
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        if getattr(e, "context", None):
-            problem = f"{e.context}: {problem}"
-        fail(mark.line + 1 if mark else None, "YAML syntax error: " + " ".join(problem.split()))
+    fail = failer(str(path), _HINT)
+    doc = read_yaml(path, fail)
 
     if doc is None:  # an empty file is a valid, empty rule set
         return

@@ -23,9 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn, Union
 
-import yaml
 
-from ..errors import RuleError
+
+from ..rulefile import config_path, failer, read_yaml
 
 BUILTIN_RULES = Path(__file__).with_name("rules.yaml")
 MASK = "***"
@@ -177,11 +177,7 @@ class Redactor:
 
 
 def user_rules_path() -> Path:
-    """$XDG_CONFIG_HOME/opensre/redact.yaml, by default ~/.config/opensre/redact.yaml."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    if not os.path.isabs(base):  # the XDG spec says to ignore relative values
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "opensre" / "redact.yaml"
+    return config_path("redact.yaml")
 
 
 @lru_cache(maxsize=None)
@@ -194,17 +190,6 @@ def default_redactor() -> Redactor:
 # ---------------------------------------------------------------- loading
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Records where each mapping starts (`__line__`) and where each of its keys
-    is (`__lines__`), so that a semantic error can name its line."""
-
-    def construct_mapping(self, node, deep=False):
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__lines__"] = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
-
-
 def _str_list(v: object) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
 
@@ -213,20 +198,8 @@ def _load_file(path: Path, rules: dict[str, Rule]) -> None:
     """Parses one rule file into `rules` (name -> rule, in order), applying its
     `disable` list first. Raises RuleError naming the file and line."""
 
-    def fail(line: int | None, msg: str) -> NoReturn:
-        where = f"{path}:{line}" if line else str(path)
-        raise RuleError(f"{where}: {msg}", _HINT)
-
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (OSError, UnicodeDecodeError) as e:
-        fail(None, f"cannot read rule file: {e}")
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        if getattr(e, "context", None):
-            problem = f"{e.context}: {problem}"
-        fail(mark.line + 1 if mark else None, "YAML syntax error: " + " ".join(problem.split()))
+    fail = failer(str(path), _HINT)
+    doc = read_yaml(path, fail)
 
     if doc is None:  # an empty file is a valid, empty rule set
         return

@@ -1,0 +1,63 @@
+"""What every user rule file shares (redaction, tools, runs): where it lives, and
+YAML that remembers line numbers so that a bad rule is reported as FILE:LINE."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, NoReturn
+
+import yaml
+
+from .errors import RuleError
+
+Fail = Callable[[int | None, str], NoReturn]
+
+
+class LineLoader(yaml.SafeLoader):
+    """Records where each mapping starts (`__line__`) and where each of its keys
+    is (`__lines__`), so that a semantic error can name its line."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__lines__"] = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+
+def config_path(name: str) -> Path:
+    """$XDG_CONFIG_HOME/opensre/NAME, by default ~/.config/opensre/NAME (a relative
+    XDG_CONFIG_HOME is ignored, as the XDG spec says)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "opensre" / name
+
+
+def failer(where: str, hint: str) -> Fail:
+    """A function that raises the one-line RuleError `WHERE:LINE: message`."""
+
+    def fail(line: int | None, msg: str) -> NoReturn:
+        raise RuleError(f"{where}:{line}: {msg}" if line else f"{where}: {msg}", hint)
+
+    return fail
+
+
+def parse_yaml(text: str, fail: Fail) -> Any:
+    """YAML with line numbers; a syntax error fails with the parser's line."""
+    try:
+        return yaml.load(text, Loader=LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        if getattr(e, "context", None):
+            problem = f"{e.context}: {problem}"
+        fail(mark.line + 1 if mark else None, "YAML syntax error: " + " ".join(str(problem).split()))
+
+
+def read_yaml(path: Path, fail: Fail) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        fail(None, f"cannot read rule file: {e}")
+    return parse_yaml(text, fail)
