@@ -21,11 +21,16 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define TASK_INTERRUPTIBLE 0x1
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	/* kernel threads (the idle task half of all switches on a quiet CPU) are
+	 * never tracked: one load instead of a storage lookup */
+	if (prev->flags & PF_KTHREAD)
+		return 0;
 	struct tstate *s = bpf_task_storage_get(&tstore, prev, 0, 0);
 	if (!s)
 		return 0;
