@@ -83,10 +83,6 @@ _CWD_OFF = abi.ExecEvent.cwd.offset
 parse_cgroup_path = __import__("functools").lru_cache(maxsize=4096)(_parse_cgroup_path)
 
 
-def _str(b: bytes) -> str:
-    return b.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
 class Collector:
     """Owns the BPF object of process lifecycle and turns its events into records.
 
@@ -105,7 +101,6 @@ class Collector:
         self._raw: list[bytes] = []
         self._cur_raw = b""  # the record being handled (exec argv/cwd are sliced from it)
         self.live: dict[tuple[int, int], Process] = {}   # (pid, start boottime ns)
-        self._by_pid: dict[int, tuple[int, int]] = {}
         self._adopt: dict[int, Process] = {}             # seeded pids awaiting their exact start
         self._done: list[Process] = []
         self._execs: list[Exec] = []
@@ -389,7 +384,6 @@ class Collector:
         else:
             p.start_time_ns = ident.start_ns + self.offset  # exact now
         self.live[key] = p
-        self._by_pid[ident.pid] = key
         return p
 
     def _apply_ident(self, p: Process, ident) -> None:
@@ -414,8 +408,6 @@ class Collector:
             key = self._key_of(ev.id)
             self.live.pop(key, None)
             self._adopt.pop(ev.id.pid, None)
-            if self._by_pid.get(ev.id.pid) == key:
-                del self._by_pid[ev.id.pid]
             return
         p = self._record_for(ev.id)
         self._apply_ident(p, ev.id)
@@ -436,8 +428,6 @@ class Collector:
         p = self._record_for(ev.id)
         key = self._key_of(ev.id)
         self.live.pop(key, None)
-        if self._by_pid.get(ev.id.pid) == key:
-            del self._by_pid[ev.id.pid]
         self._apply_ident(p, ev.id)
         if ev.ctx.mntns and p.mntns is None:
             self._apply_ctx(p, ev.ctx)  # a fork that never exec'd: its context as of its death
@@ -478,7 +468,7 @@ class Collector:
             p.oom_killed = True
         limit = ev.memcg_limit_pages * PAGE if ev.memcg_limit_pages else None
         self._events.append(Event("oom_kill", ev.id.pid, ev.id.start_ns + self.offset, ev.hdr.ts_ns + self.offset, {
-            "comm": _str(ev.id.comm), "rss_bytes": ev.rss_pages * PAGE, "memcg_limit_bytes": limit,
+            "comm": ev.id.comm.decode("utf-8", "replace"), "rss_bytes": ev.rss_pages * PAGE, "memcg_limit_bytes": limit,
             "memcg_usage_bytes": ev.memcg_usage_pages * PAGE if limit else None,
             "memcg_id": ev.memcg_id, "memcg_path": self.cgroups.path(ev.memcg_id, "v1")
             or self.cgroups.path(ev.memcg_id, "v2")}))

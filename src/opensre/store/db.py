@@ -38,7 +38,8 @@ def default_store_path() -> Path:
             home = Path(pwd.getpwnam(sudo_user).pw_dir)
         except KeyError:
             pass
-    base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share") if not sudo_user else home / ".local" / "share"
+    xdg = None if sudo_user else os.environ.get("XDG_DATA_HOME")  # root's XDG is not the user's
+    base = Path(xdg) if xdg else home / ".local" / "share"
     return base / "opensre" / f"{os.uname().nodename}.sqlite"
 
 
