@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Off-CPU time of tracked threads, split by why they were off CPU.
+/* Time tracked threads spend blocked in uninterruptible sleep (D: disk I/O and
+ * similar waits), from one hook, sched_switch, on the thread switching out.
  *
- * One hook, sched_switch, and only for the thread switching out. When a tracked
- * thread goes to sleep we note the time, its state, and its on-CPU and run-queue
- * totals (se.sum_exec_runtime, sched_info.run_delay, both kept by the kernel).
- * At its next switch-out, whatever the reason, the time elapsed minus what it ran
- * minus what it waited runnable is what it slept: blocked (D, I/O and similar) or
- * voluntary (S). Every switch-out settles, so exactly one run-queue wait — the one
+ * When a tracked thread switches out in D we note the time and its on-CPU and
+ * run-queue totals (se.sum_exec_runtime, sched_info.run_delay, both kept by the
+ * kernel). At its next switch-out, whatever the reason, the time elapsed minus
+ * what it ran minus what it waited runnable is what it was blocked. Every
+ * switch-out after a D sleep settles it, so exactly one run-queue wait — the one
  * that ended the sleep — falls in between.
- * No switch-in or wakeup hook: those are as frequent as switches and would double
- * the cost. Tracked threads carry task-local storage, so an untracked task costs
- * one storage lookup per switch and no hash lookup.
+ * Voluntary sleep (S) needs nothing here: it is the rest of the thread's life,
+ * computed at exit and at each sample (maps.h: thread_sleep). So a thread that
+ * sleeps in S — a pipe, a socket, a child — costs one storage lookup per switch.
+ * No switch-in or wakeup hook: they are as frequent as switches.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,7 +21,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TASK_INTERRUPTIBLE 0x1
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 SEC("tp_btf/sched_switch")
@@ -31,22 +31,19 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	 * never tracked: one load instead of a storage lookup */
 	if (prev->flags & PF_KTHREAD)
 		return 0;
+	int blocked = (prev_state & TASK_UNINTERRUPTIBLE) && !(prev_state & TASK_NOLOAD);
 	struct tstate *s = bpf_task_storage_get(&tstore, prev, 0, 0);
-	if (!s)
+	if (!s || (!s->off_ts && !blocked))
 		return 0;
-	int asleep = prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE);
-	if (!s->off_ts && !asleep)
-		return 0; /* preempted with nothing to settle: the common case under load */
-	__u64 now = bpf_ktime_get_ns();
 	/* put_prev_task() already brought both counters up to date for prev */
+	__u64 now = bpf_ktime_get_ns();
 	__u64 se = prev->se.sum_exec_runtime;
 	__u64 rd = prev->sched_info.run_delay;
 	tstate_settle(s, now, se, rd);
-	if (asleep) {
+	if (blocked) {
 		s->off_ts = now;
 		s->se0 = se;
 		s->rd0 = rd;
-		s->off_state = prev_state;
 	}
 	return 0;
 }

@@ -40,34 +40,36 @@ struct acc_val {
 /* per thread, for tracked thread groups only: its presence is the "tracked"
  * test on the scheduler's hot path (no hash lookup per context switch) */
 struct tstate {
-	__u64 off_ts;    /* switched out asleep at (ktime ns); 0 otherwise */
-	__u64 se0;       /* se.sum_exec_runtime then */
-	__u64 rd0;       /* sched_info.run_delay then */
-	__u32 off_state; /* prev_state at that switch-out */
-	__u32 _pad;
-	__u64 blocked_ns;
-	__u64 sleep_ns;
+	__u64 off_ts;     /* switched out blocked (D) at (ktime ns); 0 otherwise */
+	__u64 se0;        /* se.sum_exec_runtime then */
+	__u64 rd0;        /* sched_info.run_delay then */
+	__u64 blocked_ns; /* settled D-state time */
 };
 
 #define TASK_UNINTERRUPTIBLE 0x2
 #define TASK_NOLOAD 0x400 /* TASK_IDLE: kernel threads idling in D, not waiting on I/O */
 
-/* Settle the sleep that began at s->off_ts, from the thread itself at its next
- * switch-out (or exit): the time since then minus what it ran (sum_exec_runtime)
- * minus what it waited runnable (run_delay) is what it slept. No hook on the
- * switch-in side, so one storage lookup per context switch. */
+/* Settle the D-state sleep that began at s->off_ts, from the thread itself at its
+ * next switch-out (or exit): the time since then minus what it ran
+ * (sum_exec_runtime) minus what it waited runnable (run_delay) is what it spent
+ * blocked. No hook on the switch-in side, so one storage lookup per switch-out. */
 static __always_inline void tstate_settle(struct tstate *s, __u64 now, __u64 se, __u64 rd)
 {
 	if (!s->off_ts)
 		return;
 	__u64 busy = (se - s->se0) + (rd - s->rd0);
 	__u64 el = now - s->off_ts;
-	__u64 d = el > busy ? el - busy : 0;
-	if ((s->off_state & TASK_UNINTERRUPTIBLE) && !(s->off_state & TASK_NOLOAD))
-		s->blocked_ns += d;
-	else
-		s->sleep_ns += d;
+	s->blocked_ns += el > busy ? el - busy : 0;
 	s->off_ts = 0;
+}
+
+/* Voluntary sleep is the rest of a thread's life: neither on CPU, nor waiting
+ * for one, nor blocked. Derived, so sleeping in S costs no probe work. */
+static __always_inline __u64 thread_sleep(struct task_struct *t, __u64 now, __u64 se, __u64 rd, __u64 blocked)
+{
+	__u64 life = now - t->start_time; /* both CLOCK_MONOTONIC */
+	__u64 busy = se + rd + blocked;
+	return life > busy ? life - busy : 0;
 }
 
 struct {
