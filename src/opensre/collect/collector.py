@@ -109,6 +109,7 @@ class Collector:
         self._host_samples: list = []
         self._cum: dict[tuple[int, int], tuple] = {}  # last cumulative counters per process
         self._ctx_cache: dict[tuple[int, int], tuple] = {}  # (cgroup ids) -> resolved context
+        self._exec_cache: dict[tuple[bytes, bytes], tuple] = {}  # (argv, cwd bytes) -> (argv, redacted, cwd)
         self.extra: dict[str, BpfObject] = {}
         self.host_sampler = HostSampler()
         self._next_sample = 0.0
@@ -413,10 +414,17 @@ class Collector:
         self._apply_ident(p, ev.id)
         self._apply_ctx(p, ev.ctx)
         raw = self._cur_raw  # slice the record itself: no copy of the whole struct
-        off = _ARGV_OFF
-        argv, red = self.redact(abi.split_argv(raw[off:off + ev.argv_len]))
-        off = _CWD_OFF
-        p.cwd = abi.join_cwd(raw[off:off + ev.cwd_len])
+        argv_raw = raw[_ARGV_OFF:_ARGV_OFF + ev.argv_len]
+        cwd_raw = raw[_CWD_OFF:_CWD_OFF + ev.cwd_len]
+        # pipelines run the same command lines in the same directories thousands of
+        # times: split and redact each distinct one once
+        hit = self._exec_cache.get((argv_raw, cwd_raw))
+        if hit is None:
+            if len(self._exec_cache) > 4096:
+                self._exec_cache.clear()
+            argv, red = self.redact(abi.split_argv(argv_raw))
+            hit = self._exec_cache[(argv_raw, cwd_raw)] = (argv, red, abi.join_cwd(cwd_raw))
+        argv, red, p.cwd = hit
         p.exe = ev.filename.decode("utf-8", "replace")  # ctypes stops a char array at its NUL
         p.argv, p.argv_redacted = argv, red
         p.argv_truncated = bool(ev.flags & abi.ARGV_TRUNCATED)
