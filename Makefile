@@ -47,6 +47,7 @@ $(VENV)/.stamp: pyproject.toml
 
 demo: all
 	$(VENV)/bin/opensre run --name demo -- bash demo/pipeline.sh
+	$(VENV)/bin/opensre show demo | sed -n '/^TASK/,$$p' 
 
 test: all
 	$(VENV)/bin/pytest -q tests

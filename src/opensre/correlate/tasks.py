@@ -213,8 +213,9 @@ class Correlator:
             par = tree.parent[k]
             if p.exec_count == 0 and par is not None and par in home and owner.get(par) == owner.get(k):
                 home[k] = home[par]
-            elif tid_.excluded or self.is_shell(tid_.tool) or tid_.category in ("engine", "shell"):
-                home[k] = None
+            elif (p.exec_count == 0 or tid_.excluded or self.is_shell(tid_.tool)
+                  or tid_.category in ("engine", "shell")):
+                home[k] = None  # a subshell-like fork, a shell, an engine or a hidden helper
             else:
                 home[k] = k
                 uses[k] = ToolUse(run_id, tid, tid_.tool, tid_.subcommand, p.pid, p.start_time_ns, p.end_time_ns,

@@ -1,0 +1,33 @@
+"""Task and tool-invocation rules on synthetic process trees (no kernel needed)."""
+
+from opensre.correlate import Correlator, ToolIdentifier
+from opensre.model import Process
+
+
+def proc(pid, ppid, start, argv, exec_count=1, parent_start=None, cpu=10):
+    return Process(pid=pid, start_time_ns=start, ppid=ppid, parent_start_time_ns=parent_start, argv=argv,
+                   exe=argv[0], comm=argv[0].rsplit("/", 1)[-1][:15], exec_count=exec_count, complete=True,
+                   end_time_ns=start + 100, cpu_user_ns=cpu, cpu_system_ns=0, peak_rss_bytes=cpu)
+
+
+def test_subshell_forks_are_not_tool_invocations():
+    # bash run.sh -> (subshell fork, never execs) -> gzip
+    procs = [proc(10, 1, 1, ["bash", "run.sh"]),
+             proc(11, 10, 2, ["bash", "run.sh"], exec_count=0, parent_start=1),
+             proc(12, 11, 3, ["gzip", "-c", "x"], parent_start=2)]
+    c = Correlator(ToolIdentifier.from_files()).correlate("r", procs)
+    tools = sorted(u.tool for u in c.tools)
+    assert tools == ["gzip", "run"], tools
+    assert len(c.task_of) == 3  # every process still belongs to a task
+
+
+def test_forked_workers_fold_into_their_invocation():
+    procs = [proc(10, 1, 1, ["make"]),
+             proc(11, 10, 2, ["python3", "train.py"], parent_start=1, cpu=5),
+             proc(12, 11, 3, ["python3", "train.py"], exec_count=0, parent_start=2, cpu=7),
+             proc(13, 11, 4, ["python3", "train.py"], exec_count=0, parent_start=2, cpu=9)]
+    c = Correlator(ToolIdentifier.from_files()).correlate("r", procs)
+    (use,) = [u for u in c.tools if u.tool == "train"]
+    assert use.cpu_ns == 5 + 7 + 9 and use.peak_rss_bytes == 9
+    (task,) = [t for t in c.tasks if t.kind == "task"]
+    assert task.engine == "make" and task.process_count == 3
