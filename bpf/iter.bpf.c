@@ -39,13 +39,11 @@ int sample_tasks(struct bpf_iter__task *ctx)
 	s.write_bytes = t->ioac.write_bytes;
 	struct tstate *ts = bpf_task_storage_get(&tstore, t, 0, 0);
 	if (ts) {
-		/* settle on a copy: a D sleep in progress counts up to now, so a thread
-		 * blocked across several ticks shows up in each of them */
-		struct tstate c = *ts;
+		/* a D sleep in progress counts up to now, so a thread blocked across
+		 * several ticks shows up in each of them */
 		__u64 now = bpf_ktime_get_ns();
-		tstate_settle(&c, now, s.sum_exec_ns, s.run_delay_ns);
-		s.blocked_ns = c.blocked_ns;
-		s.sleep_ns = thread_sleep(t, now, s.sum_exec_ns, s.run_delay_ns, c.blocked_ns);
+		s.blocked_ns = tstate_blocked_now(ts, now);
+		s.sleep_ns = thread_sleep(t, now, s.sum_exec_ns, s.run_delay_ns, s.blocked_ns);
 	}
 	if (s.tid == s.pid) {
 		s.dead_exec_ns = BPF_CORE_READ(t, signal, sum_sched_runtime);

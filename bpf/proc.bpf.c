@@ -322,8 +322,8 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->maj_flt, task->maj_flt);
 	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
 	if (ts) {
+		/* an exiting thread is running: no D sleep is in progress */
 		__u64 now = bpf_ktime_get_ns();
-		tstate_settle(ts, now, se, rd);
 		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
 		__sync_fetch_and_add(&a->sleep, thread_sleep(task, now, se, rd, ts->blocked_ns));
 	}

@@ -41,26 +41,19 @@ struct acc_val {
  * test on the scheduler's hot path (no hash lookup per context switch) */
 struct tstate {
 	__u64 off_ts;     /* switched out blocked (D) at (ktime ns); 0 otherwise */
-	__u64 se0;        /* se.sum_exec_runtime then */
-	__u64 rd0;        /* sched_info.run_delay then */
 	__u64 blocked_ns; /* settled D-state time */
 };
 
 #define TASK_UNINTERRUPTIBLE 0x2
 #define TASK_NOLOAD 0x400 /* TASK_IDLE: kernel threads idling in D, not waiting on I/O */
 
-/* Settle the D-state sleep that began at s->off_ts, from the thread itself at its
- * next switch-out (or exit): the time since then minus what it ran
- * (sum_exec_runtime) minus what it waited runnable (run_delay) is what it spent
- * blocked. No hook on the switch-in side, so one storage lookup per switch-out. */
-static __always_inline void tstate_settle(struct tstate *s, __u64 now, __u64 se, __u64 rd)
+/* blocked time including a D sleep still in progress at `now` (for samples) */
+static __always_inline __u64 tstate_blocked_now(struct tstate *s, __u64 now)
 {
-	if (!s->off_ts)
-		return;
-	__u64 busy = (se - s->se0) + (rd - s->rd0);
-	__u64 el = now - s->off_ts;
-	s->blocked_ns += el > busy ? el - busy : 0;
-	s->off_ts = 0;
+	__u64 b = s->blocked_ns;
+	if (s->off_ts && now > s->off_ts)
+		b += now - s->off_ts;
+	return b;
 }
 
 /* Voluntary sleep is the rest of a thread's life: neither on CPU, nor waiting

@@ -429,18 +429,31 @@ def cmd_doctor(args) -> int:
         ok &= c.ok or c.name == "tracefs"
     if not ok:
         return EXIT_ERROR
-    for name in ("proc",):
-        try:
-            with BpfObject(name) as o:
+    from ..collect.collector import _FAMILY_OBJECT, _SHARED_MAPS
+
+    core = None
+    try:
+        for name in ["proc"] + list(_FAMILY_OBJECT.values()):
+            try:
+                o = BpfObject(name)
+                if core is not None:
+                    o.share_maps(core, _SHARED_MAPS)
                 o.load()
                 o.attach()
-                progs = ", ".join(o.programs())
-            print(f"[ok  ] {name}.bpf.o loads and attaches: {progs}")
-        except OpenSREError as e:
-            ok = False
-            print(f"[FAIL] {name}.bpf.o: {e.one_line()}")
-            if args.verbose and getattr(e, "log", ""):
-                print(e.log)
+                print(f"[ok  ] {name}.bpf.o loads and attaches: {', '.join(o.programs())}")
+            except OpenSREError as e:
+                ok = False
+                print(f"[FAIL] {name}.bpf.o: {e.one_line()}")
+                if args.verbose and getattr(e, "log", ""):
+                    print(e.log)
+                continue
+            if core is None:
+                core = o
+            else:
+                o.close()
+    finally:
+        if core is not None:
+            core.close()
     return 0 if ok else EXIT_ERROR
 
 
