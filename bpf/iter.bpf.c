@@ -37,14 +37,12 @@ int sample_tasks(struct bpf_iter__task *ctx)
 	s.wchar = t->ioac.wchar;
 	s.read_bytes = t->ioac.read_bytes;
 	s.write_bytes = t->ioac.write_bytes;
+	/* a D sleep in progress counts up to now, so a thread blocked across
+	 * several ticks shows up in each of them */
 	struct tstate *ts = bpf_task_storage_get(&tstore, t, 0, 0);
-	if (ts) {
-		/* a D sleep in progress counts up to now, so a thread blocked across
-		 * several ticks shows up in each of them */
-		__u64 now = bpf_ktime_get_ns();
-		s.blocked_ns = tstate_blocked_now(ts, now);
-		s.sleep_ns = thread_sleep(t, now, s.sum_exec_ns, s.run_delay_ns, s.blocked_ns);
-	}
+	__u64 now = bpf_ktime_get_ns();
+	s.blocked_ns = ts ? tstate_blocked_now(ts, now) : 0;
+	s.sleep_ns = thread_sleep(t, now, s.sum_exec_ns, s.run_delay_ns, s.blocked_ns);
 	if (s.tid == s.pid) {
 		s.dead_exec_ns = BPF_CORE_READ(t, signal, sum_sched_runtime);
 		struct mm_struct *mm = t->mm;

@@ -52,11 +52,6 @@ const struct osre_oom_event *_abi_oom __attribute__((unused));
 const struct osre_conn_event *_abi_conn __attribute__((unused));
 const struct osre_task_sample *_abi_sample __attribute__((unused));
 
-/* tracked threads get per-thread scheduler state (see sched.bpf.c) */
-static __always_inline void tstate_create(struct task_struct *t)
-{
-	bpf_task_storage_get(&tstore, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
 
 static __always_inline void fill_ctx(struct osre_ctx *c, struct task_struct *t)
 {
@@ -125,11 +120,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->pid != ctgid) {
 		/* a new thread: give it scheduler state if its group is tracked */
 		struct track_val *ttv = lookup_tracked(child, ctgid);
-		if (ttv && ttv->state == OSRE_TRACKED) {
-			if (ttv->nthreads)
-				__sync_fetch_and_add(&ttv->nthreads, 1);
-			tstate_create(child);
-		}
+		if (ttv && ttv->state == OSRE_TRACKED && ttv->nthreads)
+			__sync_fetch_and_add(&ttv->nthreads, 1);
 		return 0;
 	}
 	/* the real parent, which differs from the forking task under CLONE_PARENT */
@@ -153,8 +145,6 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	/* no record now: the first exec or the exit record announces the process,
 	 * with this parent link (kept in `tracked`) */
-	if (tv.state == OSRE_TRACKED)
-		tstate_create(child);
 	return 0;
 }
 
@@ -192,9 +182,6 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	} else if (tv->state != OSRE_TRACKED) {
 		return 0;
 	}
-
-	if (!denied)
-		tstate_create(task); /* the seeded root and pre-existing processes get it here */
 
 	__u32 zero = 0;
 	struct osre_exec_event *e = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -320,13 +307,12 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->nivcsw, task->nivcsw);
 	__sync_fetch_and_add(&a->min_flt, task->min_flt);
 	__sync_fetch_and_add(&a->maj_flt, task->maj_flt);
+	/* an exiting thread is running: no D sleep is in progress. A thread that
+	 * never blocked in D has no state: it was never blocked. */
 	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
-	if (ts) {
-		/* an exiting thread is running: no D sleep is in progress */
-		__u64 now = bpf_ktime_get_ns();
-		__sync_fetch_and_add(&a->blocked, ts->blocked_ns);
-		__sync_fetch_and_add(&a->sleep, thread_sleep(task, now, se, rd, ts->blocked_ns));
-	}
+	__u64 blocked = ts ? ts->blocked_ns : 0;
+	__sync_fetch_and_add(&a->blocked, blocked);
+	__sync_fetch_and_add(&a->sleep, thread_sleep(task, bpf_ktime_get_ns(), se, rd, blocked));
 	__u32 done = __sync_fetch_and_add(&a->threads, 1) + 1;
 
 	struct track_val *tv = lookup_tracked(task, tgid);

@@ -7,6 +7,7 @@
  * measured on the runqueue's own clock (rq->clock, updated at the start of this
  * schedule, minus the enqueue stamp sched_info.last_queued), as the kernel adds it
  * to run_delay just after this tracepoint.
+ * A thread gets its state at its first D sleep (one hash lookup of `tracked`).
  * Both sides are filtered before any map access: the switch-out by prev_state,
  * the switch-in by sched_contributes_to_load, which the scheduler sets when a
  * task blocks in D and clears when it blocks otherwise. A thread sleeping in S
@@ -26,7 +27,14 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	     unsigned int prev_state)
 {
 	if ((prev_state & TASK_UNINTERRUPTIBLE) && !(prev_state & TASK_NOLOAD)) {
+		/* per-thread state is created at a tracked thread's first D sleep, not
+		 * at every fork: most processes never block in D */
 		struct tstate *s = bpf_task_storage_get(&tstore, prev, 0, 0);
+		if (!s) {
+			struct track_val *tv = lookup_tracked(prev, prev->tgid);
+			if (tv && tv->state == OSRE_TRACKED)
+				s = bpf_task_storage_get(&tstore, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		}
 		if (s)
 			s->off_ts = bpf_ktime_get_ns();
 	}

@@ -67,6 +67,12 @@ def test_io_wait_vs_sleep(observe, tmp_path):
     sleeper = observe(["sleep", "1"], check_status=0)
     (s,) = sleeper.export()
     assert s["sleep_ns"] > 0.95e9 and s["blocked_io_ns"] < 5e6, s
+    # a thread that never blocks in D has no per-thread state: its sleep is still counted
+    napper = observe([sys.executable, "-c", "import time; time.sleep(0.5)"], check_status=0)
+    (n,) = napper.export()
+    assert n["sleep_ns"] > 0.45e9, n
+    wall = n["end_time_ns"] - n["start_time_ns"]
+    assert abs(n["oncpu_ns"] + n["runq_wait_ns"] + n["blocked_io_ns"] + n["sleep_ns"] - wall) < 0.05 * wall, n
 
 
 def test_time_series_rss_and_cpu(observe):
