@@ -27,13 +27,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn, Sequence
 
 from ..rulefile import config_path, failer, read_yaml
 
-__all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "default_identifier", "user_rules_path"]
+__all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "user_rules_path"]
 
 BUILTIN_CATALOG = Path(__file__).with_name("catalog.yaml")
 UNKNOWN = "unknown"  # the tool of a process with no exe, argv or comm
@@ -343,13 +342,6 @@ class ToolIdentifier:
 
 def user_rules_path() -> Path:
     return config_path("tools.yaml")
-
-
-@lru_cache(maxsize=None)
-def default_identifier() -> ToolIdentifier:
-    """The built-in catalogue plus the user's file when there is one (cached)."""
-    user = user_rules_path()
-    return ToolIdentifier.from_files([user] if user.is_file() else [])
 
 
 # ---------------------------------------------------------------- loading
