@@ -328,7 +328,7 @@ def test_cli_lists_shows_and_exports_detected_runs(tmp_path, capsys):
 def test_older_store_reads_and_migrates(tmp_path):
     import sqlite3
 
-    from opensre.store.schema import MIGRATIONS
+    from opensre.store.schema import MIGRATIONS, SCHEMA_VERSION
 
     f = tmp_path / "v4.sqlite"
     db = sqlite3.connect(f)
@@ -343,4 +343,4 @@ def test_older_store_reads_and_migrates(tmp_path):
     assert ro.detected_runs("old1") == [] and list(ro.processes("old1")) == []
     ro.close()
     rw = Store(f)
-    assert rw.schema_version() == 5 and rw.resolve_run("old1").parent_run_id is None
+    assert rw.schema_version() == SCHEMA_VERSION and rw.resolve_run("old1").parent_run_id is None

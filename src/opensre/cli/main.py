@@ -123,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "events (OOM kills, TCP connections), host (host time series)")
     e.add_argument("-o", "--output", help="file (default stdout)")
 
+    t = sub.add_parser("tune", help="what held each task back and what it should be given")
+    common(t)
+    t.add_argument("runs", nargs="*", default=[], metavar="RUN",
+                   help="run id, id prefix, name or 'latest' (default latest); several: analysed together")
+    t.add_argument("--pipeline", metavar="NAME", help="size from every run of this name (a pipeline's runs)")
+    t.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                   help="compare two runs (or comma-separated lists of runs) per task type")
+    t.add_argument("--workflow", metavar="FILE", help="the Snakefile: rule names, threads and resources it asks for")
+    t.add_argument("--format", choices=["text", "json"], default="text")
+    t.add_argument("--emit", choices=["nextflow", "snakemake", "slurm", "k8s"],
+                   help="print the recommendations as config to paste into the workflow")
+    price = t.add_mutually_exclusive_group()
+    price.add_argument("--price-per-hour", type=_positive_float, metavar="USD", help="what the host costs per hour")
+    price.add_argument("--instance-type", metavar="TYPE", help="an AWS instance type (bundled on-demand prices)")
+    t.add_argument("--idle-after", type=_positive_float, default=60.0, metavar="S",
+                   help="no CPU or I/O progress for this long counts as idle/stalled (default 60)")
+    t.add_argument("-o", "--output", help="file (default stdout)")
+
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
     d.add_argument("--verbose", action="store_true", help="show full verifier logs")
     return p
@@ -418,6 +436,48 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    import json
+
+    from ..analysis import Thresholds, emit, tune
+
+    store = _store(args, readonly=True)
+    split = lambda ref: [x for x in ref.split(",") if x]  # noqa: E731
+    sizing = None
+    if args.compare:
+        if args.runs:
+            raise UsageError("give either RUN or --compare BEFORE AFTER, not both")
+        runs, after = split(args.compare[0]), split(args.compare[1])
+    else:
+        runs, after = list(args.runs) or ["latest"], None
+    if args.pipeline:
+        named = store.runs_named(args.pipeline)
+        if not named:
+            raise UsageError(f"no runs named {args.pipeline!r}", "list runs with `opensre runs`")
+        sizing = [r.run_id for r in named]
+        if not args.runs and not args.compare:
+            runs = [named[-1].run_id]
+    res = tune(store, runs, workflow=args.workflow, thresholds=Thresholds(idle_after_s=args.idle_after),
+               price_per_hour=args.price_per_hour, instance_type=args.instance_type, compare_with=after,
+               sizing_runs=sizing)
+    if args.emit:
+        text = emit(res, args.emit)
+    elif args.format == "json":
+        text = json.dumps(res.to_json(), indent=1, default=str) + "\n"
+    else:
+        from ..report.tune_text import render
+
+        tty = not args.output and sys.stdout.isatty()
+        text = render(res, color=tty and not os.environ.get("NO_COLOR"),
+                      width=os.get_terminal_size().columns if tty else 120)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from ..bpf import features
     from ..bpf.loader import BpfObject
@@ -458,7 +518,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
-            "export": cmd_export, "doctor": cmd_doctor, "correlate": cmd_correlate}
+            "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "correlate": cmd_correlate}
 
 if __name__ == "__main__":
     sys.exit(main())

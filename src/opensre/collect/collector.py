@@ -20,6 +20,7 @@ from ..model import Event, Exec, Process, Run, Sample
 from ..store import Store
 from . import procfs
 from .cgroups import CgroupResolver
+from .limits import LimitReader
 from .clock import boot_to_epoch_offset
 from .containers import parse_cgroup_path as _parse_cgroup_path
 from .hostsamples import HostSampler
@@ -95,6 +96,7 @@ class Collector:
         self.opts = opts or CollectorOptions()
         self.redact = redact or (lambda a: (a, False))
         self.cgroups = cgroups or CgroupResolver()
+        self.limits = LimitReader()
         self.offset = boot_to_epoch_offset()
         self.obj: BpfObject | None = None
         self.ring = None
@@ -397,11 +399,14 @@ class Collector:
         if hit is None:
             cid, path = self.cgroups.effective(*ids)
             c = parse_cgroup_path(path)
-            hit = (cid, path, c.container_id, c.container_runtime, c.pod_uid, c.slurm_job_id, c.slurm_step)
+            lim = self.limits.of_pid(p.pid, {"v2": self.cgroups.path(ctx.cgroup_id, "v2"),
+                                             "memory": self.cgroups.path(ctx.memcg_v1_id, "v1")})
+            hit = (cid, path, c.container_id, c.container_runtime, c.pod_uid, c.slurm_job_id, c.slurm_step,
+                   lim.cpu_limit_cores, lim.cpuset_cpus, lim.memory_limit_bytes)
             if path is not None:  # an unresolved id may resolve on a later rescan
                 self._ctx_cache[ids] = hit
         (p.cgroup_id, p.cgroup_path, p.container_id, p.container_runtime, p.pod_uid, p.slurm_job_id,
-         p.slurm_step) = hit
+         p.slurm_step, p.cpu_limit_cores, p.cpuset_cpus, p.memory_limit_bytes) = hit
         p.pidns, p.mntns, p.netns = ctx.pidns, ctx.mntns, ctx.netns
 
     def _on_exec(self, ev) -> None:

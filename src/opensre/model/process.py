@@ -69,6 +69,10 @@ class Process:
     pod_uid: str | None = None
     slurm_job_id: int | None = None
     slurm_step: str | None = None
+    # what its cgroups give it (collect/limits.py), read when the cgroup is first seen
+    cpu_limit_cores: float | None = None
+    cpuset_cpus: int | None = None
+    memory_limit_bytes: int | None = None
     task_id: str | None = None  # set by correlation (opensre.correlate)
 
     @property

@@ -63,6 +63,9 @@ class Store:
                              "check the path and free disk space; the file may not be an OpenSRE store") from None
         self.db.row_factory = sqlite3.Row
         self._version = self.schema_version()
+        # a read-only older store lacks later columns: they read as NULL
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(processes)")}
+        self._pcols = ",".join(f"p.{f}" if f in have else "NULL" for f in PROCESS_FIELDS)
         if readonly:
             v = self._version
             if v > SCHEMA_VERSION:
@@ -285,7 +288,7 @@ class Store:
     # A detected run's records are those of its collection's processes in its tasks.
     def processes(self, run_id: str) -> Iterator[Process]:
         where, args = self._members(run_id)
-        cur = self.db.execute(f"SELECT {','.join('p.' + f for f in PROCESS_FIELDS)} FROM processes p WHERE {where} "
+        cur = self.db.execute(f"SELECT {self._pcols} FROM processes p WHERE {where} "
                               "ORDER BY p.start_time_ns, p.pid", args)
         for row in cur:
             yield _process(row)
@@ -329,6 +332,68 @@ class Store:
                                   "AND t_ns >= ? AND t_ns <= ? ORDER BY t_ns",
                                   (parent, r[0] or 0, r[1] if r[1] is not None else 2**63 - 1))
         return [dict(zip(HOST_SAMPLE_FIELDS, r)) for r in cur]
+
+    # -- aggregates for analysis (tune): one pass of SQL per run, not per task --------
+    def task_process_stats(self, run_id: str) -> dict[str, dict]:
+        """Per task: figures tasks don't carry (sleep, major faults, most threads,
+        cgroups and their limits), summed/maxed over its processes."""
+        where, args = self._members(run_id)
+        have_limits = self._version >= 6
+        lim = "p.cpu_limit_cores, p.cpuset_cpus, p.memory_limit_bytes" if have_limits else "NULL, NULL, NULL"
+        out: dict[str, dict] = {}
+        for r in self.db.execute(
+                f"SELECT p.task_id, p.cgroup_path, {lim}, SUM(p.sleep_ns), SUM(p.major_faults), MAX(p.threads), "
+                f"SUM(p.oncpu_ns) FROM processes p WHERE {where} AND p.task_id IS NOT NULL "
+                "GROUP BY p.task_id, p.cgroup_path", args):
+            d = out.setdefault(r[0], {"sleep_ns": 0, "major_faults": 0, "max_threads": 0, "cgroups": []})
+            d["sleep_ns"] += r[5] or 0
+            d["major_faults"] += r[6] or 0
+            d["max_threads"] = max(d["max_threads"], r[7] or 0)
+            d["cgroups"].append({"path": r[1], "cpu_limit_cores": r[2], "cpuset_cpus": r[3],
+                                 "memory_limit_bytes": r[4]})
+        return out
+
+    def task_argvs(self, run_id: str) -> Iterator[tuple[str, str]]:
+        """(task_id, argv JSON) of each distinct command line run in a task."""
+        where, args = self._members(run_id)
+        yield from self.db.execute(f"SELECT DISTINCT p.task_id, p.argv FROM processes p WHERE {where} "
+                                   "AND p.task_id IS NOT NULL AND p.exec_count > 0", args)
+
+    def task_progress(self, run_id: str) -> Iterator[tuple]:
+        """(task_id, pid, start_time_ns, t_ns, cpu_ns, io_bytes) per sample, by
+        process and time; a process without stored samples gives one row at its exit."""
+        where, args = self._members(run_id)
+        parent = self._parent(run_id) or run_id
+        seen = set()
+        for r in self.db.execute(
+                "SELECT p.task_id, x.pid, x.start_time_ns, x.t_ns, x.cpu_ns, "
+                "COALESCE(x.read_bytes,0) + COALESCE(x.write_bytes,0) FROM samples x JOIN processes p "
+                "ON p.run_id=x.run_id AND p.pid=x.pid AND p.start_time_ns=x.start_time_ns "
+                f"WHERE x.run_id=? AND {where} ORDER BY x.pid, x.start_time_ns, x.t_ns", (parent, *args)):
+            seen.add((r[1], r[2]))
+            yield r
+        for r in self.db.execute(
+                "SELECT p.task_id, p.pid, p.start_time_ns, p.end_time_ns, "
+                "COALESCE(p.cpu_user_ns,0) + COALESCE(p.cpu_system_ns,0), "
+                f"COALESCE(p.read_bytes,0) + COALESCE(p.write_bytes,0) FROM processes p WHERE {where} "
+                "AND p.complete=1 AND p.end_time_ns IS NOT NULL", args):
+            if (r[1], r[2]) not in seen:
+                yield r
+
+    def tool_waits(self, run_id: str) -> Iterator[tuple]:
+        """Each tool use with its exec'd process's waits and threads: (task_id, tool,
+        subcommand, pid, start, end, cpu_ns, peak_rss, exit_code, exit_signal, runq, blocked,
+        threads, oom_killed)."""
+        parent = self._parent(run_id) or run_id
+        yield from self.db.execute(
+            "SELECT u.task_id, u.tool, u.subcommand, u.pid, u.start_time_ns, u.end_time_ns, u.cpu_ns, "
+            "u.peak_rss_bytes, u.exit_code, u.exit_signal, p.runq_wait_ns, p.blocked_io_ns, p.threads, p.oom_killed "
+            "FROM tools u LEFT JOIN processes p ON p.run_id=? AND p.pid=u.pid AND p.start_time_ns=u.start_time_ns "
+            "WHERE u.run_id=?", (parent, run_id))
+
+    def runs_named(self, name: str) -> list[Run]:
+        """Every run of that name (a pipeline's runs), oldest first."""
+        return [_run(r) for r in self.db.execute("SELECT * FROM runs WHERE name=? ORDER BY start_time_ns", (name,))]
 
     def host(self, host_id: str) -> Host | None:
         r = self.db.execute("SELECT * FROM hosts WHERE host_id=?", (host_id,)).fetchone()

@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS = {
     1: """
@@ -98,5 +98,11 @@ CREATE INDEX tools_tool ON tools(tool, subcommand);
     5: """
 ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
 CREATE INDEX runs_parent ON runs(parent_run_id);
+""",
+    # what each process's cgroups give it (tune's "given" resources)
+    6: """
+ALTER TABLE processes ADD COLUMN cpu_limit_cores REAL;
+ALTER TABLE processes ADD COLUMN cpuset_cpus INTEGER;
+ALTER TABLE processes ADD COLUMN memory_limit_bytes INTEGER;
 """,
 }

@@ -1,0 +1,109 @@
+"""Analysis over a stored run: classification, right-sizing, comparison, cost.
+Pure Python over the store: runs without root, on a copied store file; never
+imports the collector or the loader."""
+
+from __future__ import annotations
+
+from ..model import Run
+from ..store import Store
+from .classify import Thresholds, classify
+from .compare import Floors, compare
+from .cost import cheapest_fit, instance, run_cost
+from .emit import FORMATS, emit
+from .facts import task_facts
+from .result import CLASSIFICATIONS, Delta, Finding, Given, Recommendation, TaskFacts, TuneResult
+from .rightsize import recommend
+from .workflow import read_snakefile
+
+__all__ = ["tune", "emit", "FORMATS", "CLASSIFICATIONS", "Thresholds", "Floors", "TuneResult", "Finding",
+           "Recommendation", "TaskFacts", "Delta", "Given"]
+
+MIN_TOOL_WALL_S = 0.5  # tools shorter than this are not classified on their own
+
+
+def _tool_findings(store: Store, run: Run, facts: list[TaskFacts], th: Thresholds) -> list[Finding]:
+    names = {t.task_id: t for t in facts}
+    out = []
+    for (tid, tool, sub, pid, start, end, cpu, peak, code, sig, rq, blk, threads, oom) in store.tool_waits(run.run_id):
+        t = names.get(tid)
+        if t is None or end is None or (end - start) < MIN_TOOL_WALL_S * 1e9:
+            continue
+        name = f"{tool} {sub}" if sub else tool
+        wall = end - start
+        tf = TaskFacts(run.run_id, tid, t.task_name, t.task_type, t.engine, start, end, wall, cpu or 0, rq or 0,
+                       blk or 0, 0, peak or 0, 0, 0, 0, threads or 1, round((cpu or 0) / wall, 3), 0, code, sig,
+                       bool(oom), None)
+        for f in classify(tf, th):
+            if f.classification in ("cpu_bound", "io_bound", "cpu_starved", "failed", "oom_killed"):
+                f.tool = name
+                f.evidence["pid"] = pid
+                out.append(f)
+    return out
+
+
+def _resolve(store: Store, refs) -> list[Run]:
+    runs, seen = [], set()
+    for ref in refs:
+        r = store.resolve_run(ref)
+        if r.run_id not in seen:
+            seen.add(r.run_id)
+            runs.append(r)
+    return runs
+
+
+def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thresholds: Thresholds | None = None,
+         price_per_hour: float | None = None, instance_type: str | None = None,
+         compare_with: list[str] | None = None, floors: Floors | None = None,
+         sizing_runs: list[str] | None = None) -> TuneResult:
+    """Analyse runs. Findings and cost are for `run_ids`; recommendations come from
+    `run_ids` plus `sizing_runs` (other runs of the same pipeline); with
+    `compare_with`, `run_ids` are the "before" side and `compare_with` the "after"."""
+    th = thresholds or Thresholds()
+    rules = read_snakefile(workflow) if workflow else None
+    runs = _resolve(store, run_ids)
+    facts: list[TaskFacts] = []
+    findings: list[Finding] = []
+    tool_findings: list[Finding] = []
+    for run in runs:
+        fs = task_facts(store, run, rules)
+        facts += fs
+        for t in fs:
+            findings += classify(t, th)
+        tool_findings += _tool_findings(store, run, fs, th)
+    sizing = list(facts)
+    extra = [r for r in _resolve(store, sizing_runs or []) if r.run_id not in {x.run_id for x in runs}]
+    for run in extra:
+        sizing += task_facts(store, run, rules, series=False)
+    recs = recommend(sizing)
+    comparison = None
+    if compare_with:
+        after: list[TaskFacts] = []
+        for run in _resolve(store, compare_with):
+            after += task_facts(store, run, rules, series=False)
+        comparison = compare(facts, after, floors)
+    host = store.host(runs[0].host_id) if runs and runs[0].host_id else None
+    cost = None
+    if price_per_hour is not None or instance_type:
+        if instance_type:
+            it = instance(instance_type)
+            price, src, cpus = it.usd_per_hour, f"{it.name} on-demand (bundled table)", it.vcpus
+        else:
+            price, src, cpus = price_per_hour, "--price-per-hour", (host.cpus if host else 1)
+        wall = sum(((r.end_time_ns or r.start_time_ns) - r.start_time_ns) / 1e9 for r in runs)
+        tools = [u for r in runs for u in store.tools(r.run_id)]
+        cost = run_cost(wall, cpus, price, facts, tools, recs, src)
+        if recs:
+            need_c = max(r.cpus for r in recs)
+            need_m = max(r.memory_bytes for r in recs)
+            fit = cheapest_fit(need_c, need_m)
+            cost["instance_suggestion"] = None if fit is None else {
+                "instance_type": fit.name, "vcpus": fit.vcpus, "memory_gib": fit.memory_gib,
+                "usd_per_hour": fit.usd_per_hour,
+                "reason": f"cheapest type in the bundled table with >= {need_c} vCPUs and "
+                          f">= {need_m / 2**30:.1f} GiB (the largest recommendation)"}
+    return TuneResult(
+        run_ids=[r.run_id for r in runs], tasks=facts, findings=findings, tool_findings=tool_findings,
+        recommendations=recs, cost=cost, comparison=comparison,
+        host=None if host is None else {"hostname": host.hostname, "cpus": host.cpus, "mem_bytes": host.mem_bytes},
+        options={"idle_after_s": th.idle_after_s, "workflow": workflow,
+                 "sizing_runs": [r.run_id for r in extra], "compare_with": compare_with or []})

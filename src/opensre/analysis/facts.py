@@ -1,0 +1,138 @@
+"""Stored run -> TaskFacts: the per-task figures every analysis works from.
+Pure reads of the store: no root, works on a copied store file."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from ..model import Run
+from ..store import Store
+from .result import Given, TaskFacts
+from .workflow import Rule, match_rule
+
+IDLE_CPU_FRACTION = 0.01   # under 1% of a core and no I/O in an interval: no progress
+
+
+def _progress(rows, ends: dict[str, tuple[int, int]]) -> tuple[dict[str, float], dict[str, int]]:
+    """Per task: the most cores used in one sample interval, and the longest
+    stretch without progress (CPU or I/O) between its start and end."""
+    cores: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    moving: dict[str, list[int]] = defaultdict(list)
+    prev_key, prev_t = None, 0
+    for tid, pid, start, t, cpu, io in rows:
+        k = (pid, start)
+        if k != prev_key:
+            prev_key, prev_t = k, start
+        dt = t - prev_t
+        prev_t = t
+        if dt <= 0:
+            continue
+        cpu = cpu or 0
+        # ticks of one pass of the task iterator share a time within a few ms
+        cores[tid][t // 50_000_000] += cpu / dt
+        if cpu > IDLE_CPU_FRACTION * dt or io:
+            moving[tid].append(t)
+    peak = {tid: max(b.values()) for tid, b in cores.items()}
+    stall: dict[str, int] = {}
+    for tid, (s, e) in ends.items():
+        ts = sorted(moving.get(tid, ()))
+        pts = [s] + [t for t in ts if s <= t <= e] + [e]
+        stall[tid] = max((b - a for a, b in zip(pts, pts[1:])), default=0)
+    return peak, stall
+
+
+def _given(t, stats: dict, root_cgroup: str | None, flags: list[dict], rule: Rule | None, host) -> Given:
+    """What the task was given, most specific source first: its own cgroup's
+    limits, the workflow definition, thread/memory flags in argv, the run's cgroup,
+    the host."""
+    g = Given()
+    own = [c for c in stats.get("cgroups", ()) if c["path"] != root_cgroup]
+    run_cg = [c for c in stats.get("cgroups", ()) if c["path"] == root_cgroup]
+    for cands, tag in ((own, "task cgroup"), (run_cg, "run cgroup")):
+        if g.cpus is None:
+            q = [c["cpu_limit_cores"] for c in cands if c["cpu_limit_cores"]]
+            s = [c["cpuset_cpus"] for c in cands if c["cpuset_cpus"]]
+            if q:
+                g.cpus, g.cpus_source = min(q), f"{tag} cpu quota"
+            elif s:
+                g.cpus, g.cpus_source = float(min(s)), f"{tag} cpuset"
+        if g.memory_bytes is None:
+            m = [c["memory_limit_bytes"] for c in cands if c["memory_limit_bytes"]]
+            if m:
+                g.memory_bytes, g.memory_source = min(m), f"{tag} memory limit"
+        if tag == "task cgroup":  # the workflow and argv flags rank above the run's cgroup
+            if rule is not None and g.cpus is None and rule.threads:
+                g.cpus, g.cpus_source = float(rule.threads), f"Snakefile threads ({rule.name})"
+            if rule is not None and g.memory_bytes is None and rule.memory_bytes:
+                g.memory_bytes, g.memory_source = rule.memory_bytes, f"Snakefile resources ({rule.name})"
+            if g.cpus is None:
+                c = [f for f in flags if "cpus" in f]
+                if c:
+                    best = max(c, key=lambda f: f["cpus"])
+                    g.cpus, g.cpus_source = float(best["cpus"]), f"argv {best['text']} ({best['tool']})"
+    if g.cpus is None and host is not None and host.cpus:
+        g.cpus, g.cpus_source = float(host.cpus), "host"
+    if g.memory_bytes is None and host is not None and host.mem_bytes:
+        g.memory_bytes, g.memory_source = host.mem_bytes, "host"
+    return g
+
+
+def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, series: bool = True) -> list[TaskFacts]:
+    """Facts for the tasks (not the engine's own processes) of one run. series=False
+    skips the time series (peak cores, stalls): cross-run sizing needs only totals."""
+    tasks = [t for t in store.tasks(run.run_id) if t.kind == "task"]
+    if not tasks:
+        return []
+    host = store.host(run.host_id) if run.host_id else None
+    stats = store.task_process_stats(run.run_id)
+    argvs: dict[str, list[list[str]]] = defaultdict(list)
+    for tid, a in store.task_argvs(run.run_id):
+        argvs[tid].append(json.loads(a) if a else [])
+    root_cg = None
+    if run.root_pid:
+        root_cg = next((p.cgroup_path for p in _root_procs(store, run)), None)
+    ooms = {}
+    for ev in store.events(run.run_id):
+        if ev.kind == "oom_kill":
+            ooms[(ev.pid, ev.start_time_ns)] = ev.data.get("memcg_limit_bytes")
+    oom_by_task: dict[str, int | None] = {}
+    if ooms:
+        task_of = store.task_ids(run.run_id)
+        for k, lim in ooms.items():
+            if k in task_of:
+                oom_by_task[task_of[k]] = lim
+    ends = {t.task_id: (t.start_time_ns, t.end_time_ns or run.end_time_ns or t.start_time_ns) for t in tasks}
+    peak, stall = _progress(store.task_progress(run.run_id), ends) if series else ({}, {})
+    out = []
+    for t in tasks:
+        s = stats.get(t.task_id, {})
+        flags = [f for a in argvs.get(t.task_id, ()) for f in _flags(a)]
+        rule = match_rule(rules, argvs.get(t.task_id, [])) if rules else None
+        end = ends[t.task_id][1]
+        wall = max(end - t.start_time_ns, 0)
+        out.append(TaskFacts(
+            run_id=run.run_id, task_id=t.task_id, task_name=t.task_name,
+            task_type=rule.name if rule else t.task_name, engine=t.engine,
+            start_time_ns=t.start_time_ns, end_time_ns=t.end_time_ns, wall_ns=wall, cpu_ns=t.cpu_ns,
+            runq_wait_ns=t.runq_wait_ns or 0, blocked_io_ns=t.blocked_io_ns or 0, sleep_ns=s.get("sleep_ns", 0),
+            peak_rss_bytes=t.peak_rss_bytes or 0, read_bytes=t.read_bytes or 0, write_bytes=t.write_bytes or 0,
+            major_faults=s.get("major_faults", 0), max_threads=s.get("max_threads", 0) or 1,
+            peak_cores=round(peak.get(t.task_id, (t.cpu_ns / wall) if wall else 0.0), 3),
+            longest_stall_ns=stall.get(t.task_id, 0), exit_code=t.exit_code, exit_signal=t.exit_signal,
+            oom_killed=bool(t.oom_killed), oom_limit_bytes=oom_by_task.get(t.task_id),
+            given=_given(t, s, root_cg, flags, rule, host), size_flags=flags, tools=list(t.tools)))
+    return out
+
+
+def _flags(argv: list[str]) -> list[dict]:
+    from .sizeflags import size_flags
+
+    return size_flags(argv)
+
+
+def _root_procs(store: Store, run: Run):
+    for p in store.processes(run.run_id):
+        if p.pid == run.root_pid:
+            yield p
+            return

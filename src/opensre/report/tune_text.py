@@ -1,0 +1,98 @@
+"""`opensre tune` in the terminal: rich tables (colour only on a TTY)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from .summary import fmt_bytes
+
+_STYLE = {"cpu_bound": "cyan", "io_bound": "magenta", "cpu_starved": "yellow", "memory_bound": "red",
+          "idle": "dim", "failed": "bold red", "oom_killed": "bold red", "overallocated_cpu": "green",
+          "overallocated_memory": "green"}
+
+
+def _ev(ev: dict) -> str:
+    skip = {"wall_s", "cpu_s"}
+    parts = []
+    for k, v in ev.items():
+        if k in skip or v is None:
+            continue
+        if k.endswith("_bytes") and isinstance(v, (int, float)):
+            v = fmt_bytes(int(v))
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def render(result, color: bool | None = None, width: int = 120) -> str:
+    buf = io.StringIO()
+    con = Console(file=buf, force_terminal=bool(color), no_color=not color, width=width,
+                  color_system="standard" if color else None)
+    head = f"tune: {len(result.run_ids)} run(s) " + ", ".join(r[:12] for r in result.run_ids)
+    if result.host:
+        head += f" on {result.host['hostname']} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
+    con.print(head)
+
+    t = Table(title="Findings per task", title_justify="left", show_lines=False)
+    for c in ("task", "classification", "wall", "cpu", "what held it back / why"):
+        t.add_column(c, overflow="fold")
+    for f in result.findings:
+        s = _STYLE.get(f.classification, "")
+        t.add_row(f.task_name, f"[{s}]{f.classification}[/]" if s else f.classification,
+                  f"{f.evidence.get('wall_s', 0):.2f}s", f"{f.evidence.get('cpu_s', 0):.2f}s",
+                  f.message + "\n" + _ev(f.evidence))
+    if not result.findings:
+        t.add_row("-", "nothing to report", "", "", "no task crossed a threshold")
+    con.print(t)
+
+    if result.tool_findings:
+        t = Table(title="Findings per tool", title_justify="left")
+        for c in ("task", "tool", "classification", "why"):
+            t.add_column(c, overflow="fold")
+        for f in result.tool_findings:
+            t.add_row(f.task_name, f.tool or "", f.classification, f.message)
+        con.print(t)
+
+    t = Table(title="Recommendations per task type", title_justify="left")
+    for c in ("task type", "cpus", "memory", "now", "reason"):
+        t.add_column(c, overflow="fold")
+    for r in result.recommendations:
+        now = []
+        if r.current_cpus:
+            now.append(f"{r.current_cpus:g} cpus")
+        if r.current_memory_bytes:
+            now.append(fmt_bytes(r.current_memory_bytes))
+        reason = r.reason + "".join(f"\n[bold yellow]warning:[/] {w}" for w in r.warnings)
+        t.add_row(r.task_type, str(r.cpus), fmt_bytes(r.memory_bytes), ", ".join(now) or "-", reason)
+    con.print(t)
+
+    if result.comparison is not None:
+        t = Table(title="Comparison (before -> after, median per task type)", title_justify="left")
+        for c in ("task type", "metric", "before", "after", "ratio", "noise", "verdict"):
+            t.add_column(c)
+        for d in result.comparison:
+            if d.metric.endswith("_bytes"):
+                b, a = (fmt_bytes(int(x)) if not math.isnan(x) else "-" for x in (d.before, d.after))
+            else:
+                b, a = (f"{x:.2f}" if not math.isnan(x) else "-" for x in (d.before, d.after))
+            verdict = "[bold red]REGRESSION[/]" if d.regression else "[green]improved[/]" if d.improvement else ""
+            if d.n_before == 0 or d.n_after == 0:
+                verdict = "only in " + ("after" if d.n_before == 0 else "before")
+            t.add_row(d.task_type, d.metric, b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
+        con.print(t)
+
+    if result.cost:
+        c = result.cost
+        con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({c['price_source']}): run ${c['run_usd']:.4f}, "
+                  f"used by tasks ${c['used_usd']:.4f}, idle share {100 * c['idle_share']:.0f}% "
+                  f"(${c['idle_usd']:.4f})")
+        for s in c.get("savings", []):
+            con.print(f"  {s['task_type']}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
+        if c.get("instance_suggestion"):
+            i = c["instance_suggestion"]
+            con.print(f"  instance: {i['instance_type']} ({i['vcpus']} vCPU, {i['memory_gib']:g} GiB, "
+                      f"${i['usd_per_hour']}/h): {i['reason']}")
+    return buf.getvalue()
