@@ -11,6 +11,7 @@ __all__ = [
     "StoreError",
     "RuleError",
     "UsageError",
+    "ReportError",
 ]
 
 
@@ -69,6 +70,10 @@ class RuleError(OpenSREError):
 
 class UsageError(OpenSREError):
     """Bad arguments to a library call or a CLI command."""
+
+
+class ReportError(OpenSREError):
+    """A report cannot be written (the output file)."""
 
 
 def verifier_tail(log: str, lines: int = 3) -> str:

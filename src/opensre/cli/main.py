@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--linger", type=_positive_float, default=2.0, metavar="S",
                    help="after CMD exits, wait up to S seconds for processes it left behind (default 2)")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    r.add_argument("--html", metavar="FILE", help="also write the run's HTML report (as `opensre report`)")
     r.add_argument("--rules", action="append", default=[], metavar="FILE",
                    help="tool rules (YAML: rename tools, exclude helpers); repeatable")
     r.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
@@ -140,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--idle-after", type=_positive_float, default=60.0, metavar="S",
                    help="no CPU or I/O progress for this long counts as idle/stalled (default 60)")
     t.add_argument("-o", "--output", help="file (default stdout)")
+
+    rp = sub.add_parser("report", help="a self-contained HTML report of a run (timeline, charts, tune, processes)")
+    common(rp)
+    rp.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
+    rp.add_argument("--compare", metavar="RUN_B", help="a second run: side-by-side per task type")
+    rprice = rp.add_mutually_exclusive_group()
+    rprice.add_argument("--price-per-hour", type=_positive_float, metavar="USD", help="what the host costs per hour")
+    rprice.add_argument("--instance-type", metavar="TYPE", help="an AWS instance type (bundled on-demand prices)")
 
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
     d.add_argument("--verbose", action="store_true", help="show full verifier logs")
@@ -229,6 +239,8 @@ def cmd_run(args) -> int:
     _preflight()
     redact = _redactor(args)
     ToolIdentifier.from_files(args.rules)  # a bad rule file fails before the command runs
+    if args.html and not os.path.isdir(os.path.dirname(os.path.abspath(args.html))):
+        raise UsageError(f"--html {args.html}: no such directory")
     store = _store(args)
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
                       as_invoking_user=not args.as_root, linger_s=args.linger)
@@ -244,6 +256,8 @@ def cmd_run(args) -> int:
     if not args.quiet:
         procs = list(store.processes(res.run.run_id))
         print(run_summary(res.run, procs, str(store.path)), file=sys.stderr)
+    if args.html:
+        _try(_write_report, store, res.run.run_id, args.html)
     return res.exit_status
 
 
@@ -478,6 +492,38 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    store = _store(args, readonly=True)
+    opts = {k: v for k, v in (("price_per_hour", args.price_per_hour), ("instance_type", args.instance_type)) if v}
+    _write_report(store, args.run, args.output, args.compare, opts)
+    return 0
+
+
+def _write_report(store, run_ref: str, path: str, compare: str | None = None, tune_options: dict | None = None):
+    from ..report.html import write_report
+
+    run = store.resolve_run(run_ref)
+    tty = sys.stderr.isatty()
+    shown = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:  # a counter line: big runs take seconds
+        now = time.monotonic()
+        if now - shown[0] < (0.2 if tty else 2.0):
+            return
+        shown[0] = now
+        text = f"opensre report: {stage} {done:,}" + (f"/{total:,}" if total else "")
+        print(f"\r{text:<70}" if tty else text, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    big = tty or (run.process_count or 0) > 10_000
+    r = write_report(store, run.run_id, path, compare, progress=progress if big else None, tune_options=tune_options)
+    if big and tty:
+        print("\r" + " " * 70 + "\r", end="", file=sys.stderr)
+    capped = f"; {len(r.notes)} lists capped (see its Notes)" if r.notes else ""
+    print(f"opensre: report of run {run.run_id} written to {r.path} ({r.bytes / 2**20:.1f} MiB, "
+          f"{r.processes:,} processes, {r.seconds:.1f} s{capped})", file=sys.stderr)
+    return r
+
+
 def cmd_doctor(args) -> int:
     from ..bpf import features
     from ..bpf.loader import BpfObject
@@ -518,7 +564,8 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
-            "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "correlate": cmd_correlate}
+            "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "correlate": cmd_correlate,
+            "report": cmd_report}
 
 if __name__ == "__main__":
     sys.exit(main())
