@@ -354,10 +354,16 @@ class Store:
         return out
 
     def task_argvs(self, run_id: str) -> Iterator[tuple[str, str]]:
-        """(task_id, argv JSON) of each distinct command line run in a task."""
+        """(task_id, argv JSON) of each distinct command line run in a task: every
+        exec (a shell that exec'd its only command ran two), and the argv of
+        processes seen already running."""
         where, args = self._members(run_id)
-        yield from self.db.execute(f"SELECT DISTINCT p.task_id, p.argv FROM processes p WHERE {where} "
-                                   "AND p.task_id IS NOT NULL AND p.exec_count > 0", args)
+        parent = self._parent(run_id) or run_id
+        yield from self.db.execute(
+            "SELECT p.task_id, x.argv FROM execs x JOIN processes p ON p.run_id=x.run_id AND p.pid=x.pid "
+            f"AND p.start_time_ns=x.start_time_ns WHERE x.run_id=? AND {where} AND p.task_id IS NOT NULL "
+            f"UNION SELECT p.task_id, p.argv FROM processes p WHERE {where} AND p.task_id IS NOT NULL "
+            "AND p.exec_count = 0 AND p.observed_since_ns IS NOT NULL", (parent, *args, *args))
 
     def task_progress(self, run_id: str) -> Iterator[tuple]:
         """(task_id, pid, start_time_ns, t_ns, cpu_ns, io_bytes) per sample, by
