@@ -90,6 +90,9 @@ def read_snakefile(path: str | Path) -> dict[str, Rule]:
         d = _DIRECTIVE.match(line) if cur else None
         if d:
             key, rest = d.group(2), d.group(3).strip()
+            if not rest and i + 1 < len(lines):  # the value on the next line(s)
+                i += 1
+                rest = lines[i].strip()
             if key == "shell" and rest[:3] in ('"""', "'''"):
                 q = rest[:3]
                 body = rest[3:]
