@@ -137,10 +137,15 @@ class Chromium:
         return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
 
     def screenshot(self, path: Path, height: int | None = None) -> None:
+        """The top `height` pixels of the page, laid out in a viewport that tall
+        (captureBeyondViewport misplaces sticky elements)."""
         h = height or self.height
-        r = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                      clip={"x": 0, "y": 0, "width": self.width, "height": h, "scale": 1})
+        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=h, deviceScaleFactor=1, mobile=False)
+        self.eval("new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))")
+        r = self.send("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(r["data"]))
+        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1,
+                  mobile=False)
 
     def close(self) -> None:
         try:

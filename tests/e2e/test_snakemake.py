@@ -7,86 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import opensre_cmd
-
-SAMPLES = ["S1", "S2", "S3"]
-RULES = {  # rule -> tools expected in its task
-    "bwa_index": {"bwa index"},
-    "faidx": {"samtools faidx"},
-    "align": {"bwa mem", "samtools view"},
-    "sort": {"samtools sort"},
-    "index": {"samtools index"},
-    "call": {"bcftools mpileup", "bcftools call"},
-    "stats": {"bcftools stats"},
-}
-
-SNAKEFILE = """
-SAMPLES = {samples!r}
-rule all:
-    input: expand("stats/{{s}}.txt", s=SAMPLES)
-rule bwa_index:
-    input: "ref.fa"
-    output: "ref.fa.bwt"
-    benchmark: "bench/bwa_index.tsv"
-    shell: "bwa index ref.fa 2> /dev/null"
-rule faidx:
-    input: "ref.fa"
-    output: "ref.fa.fai"
-    benchmark: "bench/faidx.tsv"
-    shell: "samtools faidx ref.fa"
-rule align:
-    input: "ref.fa.bwt", fq="reads/{{s}}.fq"
-    output: temp("aln/{{s}}.unsorted.bam")
-    threads: 2
-    benchmark: "bench/align.{{s}}.tsv"
-    shell: "bwa mem -t {{threads}} ref.fa {{input.fq}} 2> /dev/null | samtools view -b -o {{output}} -"
-rule sort:
-    input: "aln/{{s}}.unsorted.bam"
-    output: "aln/{{s}}.bam"
-    benchmark: "bench/sort.{{s}}.tsv"
-    shell: "samtools sort -@ 1 -o {{output}} {{input}}"
-rule index:
-    input: "aln/{{s}}.bam"
-    output: "aln/{{s}}.bam.bai"
-    benchmark: "bench/index.{{s}}.tsv"
-    shell: "samtools index {{input}}"
-rule call:
-    input: "ref.fa.fai", bam="aln/{{s}}.bam", bai="aln/{{s}}.bam.bai"
-    output: "calls/{{s}}.vcf.gz"
-    benchmark: "bench/call.{{s}}.tsv"
-    shell: "bcftools mpileup -Ou -f ref.fa {{input.bam}} 2> /dev/null | bcftools call -mv -Oz -o {{output}} 2> /dev/null"
-rule stats:
-    input: "calls/{{s}}.vcf.gz"
-    output: "stats/{{s}}.txt"
-    benchmark: "bench/stats.{{s}}.tsv"
-    shell: "bcftools stats {{input}} > {{output}}"
-"""
-
-
-def make_data(d: Path, ref_len: int = 2_000_000, reads: int = 40_000, rlen: int = 100) -> None:
-    rng = random.Random(11)
-    ref = "".join(rng.choice("ACGT") for _ in range(ref_len))
-    with open(d / "ref.fa", "w") as f:
-        f.write(">chr1\n")
-        for i in range(0, len(ref), 80):
-            f.write(ref[i:i + 80] + "\n")
-    (d / "reads").mkdir()
-    for s in SAMPLES:
-        # each sample carries its own SNPs, so there is something to call
-        snps = {rng.randrange(ref_len): rng.choice("ACGT") for _ in range(200)}
-        mutated = list(ref)
-        for pos, b in snps.items():
-            mutated[pos] = b
-        mutated = "".join(mutated)
-        with open(d / "reads" / f"{s}.fq", "w") as f:
-            for i in range(reads):
-                p = rng.randrange(ref_len - rlen)
-                f.write(f"@{s}_{i}\n{mutated[p:p + rlen]}\n+\n{'I' * rlen}\n")
+from smk_pipeline import RULES, SAMPLES, SNAKEFILE, make_data  # noqa: F401 - test_tune_snakemake imports them from here
 
 
 def test_snakemake_pipeline(tmp_path, store):

@@ -275,20 +275,21 @@ def _tune(store: Store, run_ids: list[str], limits: ReportLimits, options: dict)
 
 
 def _interval_ns(samples_by_proc: dict) -> int:
-    """The sampling interval, from the smallest gap between a process's samples
-    (not stored with the run; 1 s when nothing says otherwise)."""
-    gaps = []
+    """The sampling interval (not stored with the run). One sampling pass stamps
+    every live process with the same t_ns, so the times several processes share are
+    the ticks; a process's exit sample has a time of its own. 1 s when nothing says."""
+    seen: dict[int, int] = defaultdict(int)
     for ss in samples_by_proc.values():
-        for a, b in zip(ss, ss[1:]):
-            if b[0] > a[0]:
-                gaps.append(b[0] - a[0])
-        if len(gaps) > 2000:
-            break
-    if not gaps:
-        return 1_000_000_000
-    gaps.sort()
-    g = gaps[len(gaps) // 10]  # a low percentile: the final (exit) sample comes early
-    return max(50_000_000, g)
+        for s in ss:
+            seen[s[0]] += 1
+    ticks = sorted(t for t, n in seen.items() if n >= 2)
+    gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]) if b > a)
+    if len(gaps) < 3:  # one process at a time: its own gaps (idle ticks are skipped: take the smallest usual one)
+        gaps = sorted(b[0] - a[0] for ss in samples_by_proc.values() for a, b in zip(ss, ss[1:]) if b[0] > a[0])
+        if len(gaps) < 3:
+            return 1_000_000_000
+        return max(50_000_000, gaps[len(gaps) // 4])
+    return max(50_000_000, gaps[len(gaps) // 2])
 
 
 def report_data(store: Store, run: Run, compare: Run | None = None, limits: ReportLimits | None = None,

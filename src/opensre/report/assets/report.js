@@ -346,12 +346,12 @@
   // ---- resource charts (uPlot) ------------------------------------------------
   const charts = {};
   function chartWidth() { return Math.max(280, Math.floor(($("#charts .chart-grid").clientWidth - 12) / 2) - 10); }
-  function makeChart(id, title, xs, series, fmt) {
+  function makeChart(id, title, xs, series, fmt, xr) {
     const box = document.getElementById(id);
     if (charts[id]) { charts[id].destroy(); delete charts[id]; }
     box.textContent = "";
     const opts = {
-      title, width: chartWidth(), height: 200, scales: { x: { time: false } },
+      title, width: chartWidth(), height: 200, scales: { x: { time: false, range: () => xr } },
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       axes: [
@@ -386,22 +386,27 @@
     }
     const xs = [];
     for (let k = 0; k < s.n; k++) xs.push((s.start + (k + 0.5) * s.step) / 1e6);
+    const xr = [s.start / 1e6, (s.start + s.n * s.step) / 1e6];  // the task's span, also for a single point
     const cst = (v) => (v ? xs.map(() => v) : null);
+    // a limit far above the data would flatten it: drawn only within 4x of the peak, else named in the title
+    const near = (v, data) => v && Math.max(0, ...data) * 4 >= v;
     const cpu = [{ label: "cores used", data: s.cpu, color: "#3b78c4", fill: "rgba(59,120,196,.12)" }];
     const givenCpus = t ? t.given_cpus : (H.host && H.host.cpus) || null;
-    if (givenCpus) cpu.push({ label: t ? "cores given" : "host CPUs", data: cst(givenCpus), color: "#c0262d", dash: [6, 4] });
-    makeChart("chart-cpu", "CPU (cores)", xs, cpu, (v) => (+v).toFixed(2));
+    const cpuName = t ? "cores given" : "host CPUs";
+    if (near(givenCpus, s.cpu)) cpu.push({ label: cpuName, data: cst(givenCpus), color: "#c0262d", dash: [6, 4] });
+    makeChart("chart-cpu", "CPU (cores)" + (givenCpus && !near(givenCpus, s.cpu) ? `; ${cpuName}: ${givenCpus}` : ""), xs, cpu, (v) => (+v).toFixed(2), xr);
     const rss = [{ label: "RSS", data: s.rss, color: "#1b9aaa", fill: "rgba(27,154,170,.12)" }];
     const lim = t ? t.mem_limit || t.given_mem : null;
-    if (lim) rss.push({ label: t.mem_limit ? "memory limit" : "memory given", data: cst(lim), color: "#c0262d", dash: [6, 4] });
-    makeChart("chart-rss", "memory (RSS, summed over processes)", xs, rss, fmtBytes);
+    const limName = t && t.mem_limit ? "memory limit" : "memory given";
+    if (near(lim, s.rss)) rss.push({ label: limName, data: cst(lim), color: "#c0262d", dash: [6, 4] });
+    makeChart("chart-rss", "memory (RSS, summed over processes)" + (lim && !near(lim, s.rss) ? `; ${limName}: ${fmtBytes(lim)}` : ""), xs, rss, fmtBytes, xr);
     makeChart("chart-io", "I/O and network", xs, [
       { label: "disk read", data: s.read, color: "#4f9d3a" }, { label: "disk write", data: s.write, color: "#e8871e" },
       { label: "net sent", data: s.tx, color: "#a05195" }, { label: "net received", data: s.rx, color: "#7f97b2" },
-    ], fmtRate);
+    ], fmtRate, xr);
     makeChart("chart-wait", "waiting (threads on average)", xs, [
       { label: "run queue", data: s.runq, color: "#d62728" }, { label: "I/O wait", data: s.blocked, color: "#8f8a2e" },
-    ], (v) => (+v).toFixed(2));
+    ], (v) => (+v).toFixed(2), xr);
   }
   function initCharts() {
     listeners.push(showCharts);
