@@ -18,9 +18,9 @@ all: bpf venv
 # for the Snakemake end-to-end test)
 deps: .deps-stamp
 .deps-stamp:
-	@if ! command -v clang >/dev/null || ! command -v bpftool >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v stress-ng >/dev/null || [ ! -x /usr/bin/time ] || ! command -v bwa >/dev/null || ! command -v bcftools >/dev/null; then \
+	@if ! command -v clang >/dev/null || ! command -v bpftool >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v stress-ng >/dev/null || [ ! -x /usr/bin/time ] || ! command -v bwa >/dev/null || ! command -v bcftools >/dev/null || ! command -v tmux >/dev/null; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing build packages: run 'sudo make deps'" >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev bpftool stress-ng time gcc make bwa samtools bcftools >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev bpftool stress-ng time gcc make bwa samtools bcftools tmux >/dev/null; \
 	fi
 	@touch $@
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from conftest import opensre_cmd
-from smk_pipeline import RULES, SAMPLES, SNAKEFILE, make_data  # noqa: F401 - test_tune_snakemake imports them from here
+from smk_pipeline import RULES, SAMPLES, SNAKEFILE, make_data
 
 
 def test_snakemake_pipeline(tmp_path, store):

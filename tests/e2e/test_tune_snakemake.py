@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from conftest import opensre_cmd
-from test_snakemake import SAMPLES, SNAKEFILE, make_data
+from smk_pipeline import SAMPLES, SNAKEFILE, make_data
 
 SLOW = "; i=0; while [ $i -lt 600000 ]; do i=$((i+1)); done"  # a bash builtin loop: no new tool, ~1.5 s
 

@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--linger", type=_positive_float, default=2.0, metavar="S",
                    help="after CMD exits, wait up to S seconds for processes it left behind (default 2)")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    r.add_argument("--no-live", action="store_true", help="do not publish a live view for `opensre top`")
     r.add_argument("--html", metavar="FILE", help="also write the run's HTML report (as `opensre report`)")
     r.add_argument("--rules", action="append", default=[], metavar="FILE",
                    help="tool rules (YAML: rename tools, exclude helpers); repeatable")
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--run-rules", action="append", default=[], metavar="FILE",
                    help="run rules (YAML, a `runs:` list) naming runs explicitly; repeatable")
     c.add_argument("--no-detect", action="store_true", help="do not detect runs in the collection when it ends")
+    c.add_argument("--live", action="store_true", help="publish a live view for `opensre top` (costs CPU per tick)")
 
     co = sub.add_parser("correlate", help="recompute a run's tasks and tools (e.g. with new rules)")
     common(co)
@@ -150,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     rprice = rp.add_mutually_exclusive_group()
     rprice.add_argument("--price-per-hour", type=_positive_float, metavar="USD", help="what the host costs per hour")
     rprice.add_argument("--instance-type", metavar="TYPE", help="an AWS instance type (bundled on-demand prices)")
+
+    tp = sub.add_parser("top", help="live view of the running tasks and tools (another terminal, no root)")
+    common(tp)
+    tp.add_argument("--interval", type=_interval, default=1.0, metavar="S", help="refresh every S seconds")
+    tp.add_argument("--once", action="store_true", help="print one frame (two snapshots apart) and exit")
+    tp.add_argument("-n", "--rows", type=int, default=30, help="rows per run (default 30)")
 
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
     d.add_argument("--verbose", action="store_true", help="show full verifier logs")
@@ -219,7 +227,8 @@ def _opts(args, host_wide: bool):
 
     fams = tuple(f for f in FAMILIES if not getattr(args, f"no_{f}"))
     o = CollectorOptions(host_wide=host_wide, ringbuf_bytes=args.ringbuf_size, families=fams,
-                         sample_interval_s=args.interval)
+                         sample_interval_s=args.interval,
+                         live=getattr(args, "live", False) if host_wide else not getattr(args, "no_live", False))
     if args.drain_ms:
         o.drain_interval_ms = args.drain_ms
     elif host_wide:
@@ -524,6 +533,29 @@ def _write_report(store, run_ref: str, path: str, compare: str | None = None, tu
     return r
 
 
+def cmd_top(args) -> int:
+    from ..report.live import LiveView
+    from ..store import default_store_path
+
+    path = args.store or default_store_path()
+    view = LiveView(path, rows=args.rows)
+    if args.once:
+        view.update()
+        time.sleep(args.interval)
+        view.update()
+        sys.stdout.write(view.text(width=160))
+        return 0
+    from rich.console import Console
+    from rich.live import Live
+
+    con = Console()
+    with Live(view.renderable(), console=con, screen=con.is_terminal, auto_refresh=False) as live:
+        while True:
+            view.update()
+            live.update(view.renderable(), refresh=True)
+            time.sleep(args.interval)
+
+
 def cmd_doctor(args) -> int:
     from ..bpf import features
     from ..bpf.loader import BpfObject
@@ -564,7 +596,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
-            "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "correlate": cmd_correlate,
+            "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "top": cmd_top, "correlate": cmd_correlate,
             "report": cmd_report}
 
 if __name__ == "__main__":

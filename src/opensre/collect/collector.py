@@ -56,6 +56,7 @@ class CollectorOptions:
     denylist: list[str] = field(default_factory=lambda: list(DEFAULT_DENYLIST))
     btf_path: str | None = None
     proc_root: str = "/proc"
+    live: bool = False  # write a live snapshot each tick for `opensre top` (store/live.py)
 
 
 def split_cpu(sum_exec_ns: int, utime: int, stime: int) -> tuple[int, int]:
@@ -206,6 +207,8 @@ class Collector:
             self._next_sample += self.opts.sample_interval_s
             self.ring.poll(0)  # exits before the tick must be applied first
             self.sample()
+            if self.opts.live:
+                self.write_live()
         return self.process()
 
     def sample(self, t_ns: int | None = None) -> int:
@@ -244,6 +247,31 @@ class Collector:
             self._emit_sample(p, key, t_ns, cum, lead.rss_pages * PAGE)
             n += 1
         return n
+
+    def write_live(self) -> None:
+        """The live processes and their latest counters, for `opensre top`."""
+        from ..store import live
+
+        rows = []
+        for key, p in self.live.items():
+            c = self._cum.get(key)
+            rows.append([p.pid, p.start_time_ns, p.ppid, p.parent_start_time_ns, p.exe, p.comm,
+                         [a[:200] for a in p.argv[:live.ARGV_ITEMS]],
+                         *((c[0], c[8], c[1], c[2], c[3], c[4]) if c else (0, 0, 0, 0, 0, 0))])
+        doc = {"run_id": self.run.run_id, "name": self.run.name, "mode": self.run.mode,
+               "command": self.run.command, "start_time_ns": self.run.start_time_ns, "t_ns": time.time_ns(),
+               "interval_s": self.opts.sample_interval_s, "collector_pid": os.getpid(),
+               "finished_processes": self.written + len(self._done), "drops": self.run.drops, "processes": rows}
+        try:
+            live.write_snapshot(self.store.path, self.run.run_id, doc)
+        except OSError:
+            self.opts.live = False  # a full disk must not stop the collection: the records matter more
+
+    def remove_live(self) -> None:
+        if self.opts.live:
+            from ..store import live
+
+            live.remove_snapshot(self.store.path, self.run.run_id)
 
     def _emit_sample(self, p: Process, key, t_ns: int, cum: tuple, rss: int, final: bool = False) -> None:
         prev = self._cum.get(key)
@@ -359,6 +387,7 @@ class Collector:
         return leftovers
 
     def close(self) -> None:
+        self.remove_live()
         for x in self.extra.values():
             x.close()
         self.extra.clear()

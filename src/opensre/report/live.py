@@ -1,0 +1,113 @@
+"""`opensre top`: the running tasks and tools of every live run, from the
+snapshots collectors publish beside the store (store/live.py). Rates come from
+two consecutive snapshots; tasks from the same correlation as stored runs."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from ..correlate import Correlator, ToolIdentifier
+from ..model import Process
+from ..store.live import read_snapshots
+from .summary import fmt_bytes
+
+
+def _rate(n: float) -> str:
+    return "-" if n <= 0 else fmt_bytes(int(n)) + "/s"
+
+
+class LiveView:
+    def __init__(self, store_path: str | Path, rows: int = 30):
+        self.path = store_path
+        self.rows = rows
+        self.snaps: list[dict] = []
+        self._prev: dict[tuple, tuple] = {}   # (run, pid, start) -> (t_ns, cpu, read, write)
+        self._rate: dict[tuple, tuple] = {}   # (run, pid, start) -> (cores, read/s, write/s)
+        self.corr = Correlator(ToolIdentifier.from_files([]))
+
+    def update(self) -> None:
+        self.snaps = read_snapshots(self.path)
+        prev, self._prev = self._prev, {}
+        for s in self.snaps:
+            t = s["t_ns"]
+            for p in s["processes"]:
+                k = (s["run_id"], p["pid"], p["start_time_ns"])
+                cur = (t, p["cpu_ns"], p["read_bytes"], p["write_bytes"])
+                self._prev[k] = cur
+                old = prev.get(k)
+                if old and t > old[0]:
+                    dt = (t - old[0]) / 1e9
+                    self._rate[k] = ((cur[1] - old[1]) / 1e9 / dt, (cur[2] - old[2]) / dt, (cur[3] - old[3]) / dt)
+                elif old is None:  # first sight: average over its life so far
+                    life = max((t - p["start_time_ns"]) / 1e9, 1e-3)
+                    self._rate[k] = (p["cpu_ns"] / 1e9 / life, p["read_bytes"] / life, p["write_bytes"] / life)
+        self._rate = {k: v for k, v in self._rate.items() if k in self._prev}
+
+    def _run_table(self, s: dict) -> Table:
+        procs = [Process(pid=p["pid"], start_time_ns=p["start_time_ns"], ppid=p["ppid"] or 0,
+                         parent_start_time_ns=p["parent_start_time_ns"], exe=p["exe"] or "", comm=p["comm"] or "",
+                         argv=list(p["argv"] or [])) for p in s["processes"]]
+        by_key = {(p["pid"], p["start_time_ns"]): p for p in s["processes"]}
+        c = self.corr.correlate(s["run_id"], procs)
+        agg: dict[str, dict] = {}
+        for proc in procs:
+            k = (proc.pid, proc.start_time_ns)
+            tid = c.task_of.get(k)
+            a = agg.setdefault(tid, {"procs": 0, "cores": 0.0, "rss": 0, "rd": 0.0, "wr": 0.0, "tools": {}})
+            a["procs"] += 1
+            r = self._rate.get((s["run_id"], *k), (0.0, 0.0, 0.0))
+            a["cores"] += r[0]
+            a["rd"] += r[1]
+            a["wr"] += r[2]
+            a["rss"] += by_key[k]["rss_bytes"] or 0
+            tool = self.corr.tool_of(proc)
+            if not self.corr.is_shell(tool.tool):
+                name = f"{tool.tool} {tool.subcommand}" if tool.subcommand else tool.tool
+                a["tools"][name] = a["tools"].get(name, 0) + 1
+        tasks = {t.task_id: t for t in c.tasks}
+        now = s["t_ns"]
+        t = Table(expand=False, pad_edge=False)
+        for col, just in (("TASK", "left"), ("RUNNING TOOLS", "left"), ("PROCS", "right"), ("CPU", "right"),
+                          ("RSS", "right"), ("READ", "right"), ("WRITE", "right"), ("AGE", "right")):
+            t.add_column(col, justify=just, overflow="ellipsis", no_wrap=True,
+                         max_width=40 if col in ("TASK", "RUNNING TOOLS") else None)
+        rows = sorted(agg.items(), key=lambda kv: -kv[1]["cores"])
+        for tid, a in rows[:self.rows]:
+            task = tasks.get(tid)
+            name = task.task_name if task else "?"
+            if task is not None and task.kind == "engine":
+                name = f"[{name}]"
+            tools = ", ".join(f"{n}×{k}" if k > 1 else n for n, k in sorted(a["tools"].items(), key=lambda x: -x[1]))
+            age = (now - task.start_time_ns) / 1e9 if task else 0
+            t.add_row(name, tools or "-", str(a["procs"]), f"{a['cores']:.2f}", fmt_bytes(a["rss"]), _rate(a["rd"]),
+                      _rate(a["wr"]), f"{age:.0f}s")
+        if len(rows) > self.rows:
+            t.caption = f"{len(rows) - self.rows} more tasks (use -n)"
+        return t
+
+    def renderable(self):
+        if not self.snaps:
+            return Text(f"opensre top: no running run publishes a live view in {Path(self.path).parent}\n"
+                        "(start one with `sudo opensre run -- CMD`; `opensre collect --live` host-wide)")
+        parts = []
+        for s in self.snaps:
+            el = (s["t_ns"] - s["start_time_ns"]) / 1e9
+            cores = sum(self._rate.get((s["run_id"], p["pid"], p["start_time_ns"]), (0,))[0] for p in s["processes"])
+            head = Text.assemble((f"{s.get('name') or s['run_id']}", "bold"),
+                                 f"  {s['run_id'][:12]}  {' '.join(s.get('command') or [])[:60]}\n",
+                                 f"elapsed {el:.0f}s  running {len(s['processes'])} processes  "
+                                 f"finished {s.get('finished_processes', 0)}  CPU {cores:.2f} cores  "
+                                 f"drops {s.get('drops', 0)}  updated {time.strftime('%H:%M:%S', time.localtime(s['t_ns'] / 1e9))}")
+            parts += [head, self._run_table(s)]
+        return Group(*parts)
+
+    def text(self, width: int = 120) -> str:
+        buf = io.StringIO()
+        Console(file=buf, width=width, no_color=True, color_system=None).print(self.renderable())
+        return buf.getvalue()
