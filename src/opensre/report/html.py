@@ -376,7 +376,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         trows.append([t.task_id, t.task_name, t.engine, t.kind, us(t.start_time_ns), us(t.end_time_ns),
                       t.process_count, t.cpu_ns // 1000, t.peak_rss_bytes, t.read_bytes, t.write_bytes, exit_text(t),
                       fl, cls, t.runq_wait_ns // 1000, t.blocked_io_ns // 1000, t.net_tx_bytes, t.net_rx_bytes,
-                      g[0], g[1], oom_limit.get(t.task_id) or g[3], g[2] or task_type(t.task_name)])
+                      g[0], g[1], oom_limit.get(t.task_id) or g[3], task_type(t.task_name)])
 
     # tool invocations under their task
     tools = store.tools(rid)
