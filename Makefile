@@ -47,7 +47,8 @@ $(VENV)/.stamp: pyproject.toml
 
 demo: all
 	$(VENV)/bin/opensre run --name demo -- bash demo/pipeline.sh
-	$(VENV)/bin/opensre show demo | sed -n '/^TASK/,$$p' 
+	$(VENV)/bin/opensre show demo | sed -n '/^TASK/,$$p'
+	$(VENV)/bin/opensre tune demo
 
 test: all
 	$(VENV)/bin/pytest -q tests

@@ -75,6 +75,7 @@ def test_classification_thresholds():
     assert classes(facts(sleep_ns=10 * S, longest_stall_ns=10 * S), idle_after_s=5) == {"idle"}
     assert classes(facts(sleep_ns=10 * S, longest_stall_ns=10 * S)) == set()  # default: 60 s
     assert classes(facts(exit_code=1)) == {"failed"}
+    assert classes(facts(exit_code=141)) == set() and classes(facts(exit_signal=13)) == set()  # SIGPIPE
     assert classes(facts(exit_signal=9, oom_killed=True, oom_limit_bytes=64 * MiB)) == {"oom_killed"}
     near = facts(given=Given(memory_bytes=110 * MiB, memory_source="task cgroup memory limit"))
     assert classes(near) == {"memory_bound"}

@@ -15,6 +15,17 @@ _STYLE = {"cpu_bound": "cyan", "io_bound": "magenta", "cpu_starved": "yellow", "
           "overallocated_memory": "green"}
 
 
+TRIVIAL_WALL_S = 0.5
+TRIVIAL_PEAK = 64 << 20
+
+
+def _trivial(r) -> bool:
+    """A type whose tasks were all short and small: a helper, not worth a row."""
+    e = r.evidence
+    return (e.get("wall_s_p95", 0) < TRIVIAL_WALL_S and e.get("peak_rss_bytes_max", 0) < TRIVIAL_PEAK
+            and not r.warnings and not e.get("oom_kills") and not r.current_cpus and not r.current_memory_bytes)
+
+
 def _ev(ev: dict) -> str:
     skip = {"wall_s", "cpu_s"}
     parts = []
@@ -59,7 +70,10 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
     t = Table(title="Recommendations per task type", title_justify="left")
     for c in ("task type", "cpus", "memory", "now", "reason"):
         t.add_column(c, overflow="fold")
+    trivial = [r for r in result.recommendations if _trivial(r)]
     for r in result.recommendations:
+        if r in trivial:
+            continue
         now = []
         if r.current_cpus:
             now.append(f"{r.current_cpus:g} cpus")
@@ -67,6 +81,11 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
             now.append(fmt_bytes(r.current_memory_bytes))
         reason = r.reason + "".join(f"\n[bold yellow]warning:[/] {w}" for w in r.warnings)
         t.add_row(r.task_type, str(r.cpus), fmt_bytes(r.memory_bytes), ", ".join(now) or "-", reason)
+    if trivial:
+        t.caption = (f"{len(trivial)} more task type(s) ran under {TRIVIAL_WALL_S:g} s in under "
+                     f"{TRIVIAL_PEAK >> 20} MiB and got the minimum (1 CPU, 128 MiB): "
+                     + ", ".join(r.task_type for r in trivial[:8]) + (", ..." if len(trivial) > 8 else "")
+                     + " (all in --format json)")
     con.print(t)
 
     if result.comparison is not None:
