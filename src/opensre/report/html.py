@@ -37,11 +37,12 @@ Progress = Callable[[str, int, int], None]
 F_RUNNING, F_PARTIAL, F_OOM, F_FAILED, F_TRUNCATED = 1, 2, 4, 8, 16
 
 TASK_COLS = ["id", "name", "engine", "kind", "start", "end", "procs", "cpu", "rss", "read", "write", "exit", "flags",
-             "cls", "runq", "blocked", "tx", "rx", "given_cpus", "given_mem", "mem_limit", "type"]
+             "cls", "runq", "blocked", "tx", "rx", "given_cpus", "given_mem", "mem_limit"]
 TOOL_COLS = ["task", "label", "pid", "start", "end", "cpu", "rss", "exit", "flags"]
 PROC_COLS = ["parent", "depth", "pid", "task", "tool", "cmd", "start", "dur", "cpu", "rss", "read", "write", "exit",
              "flags"]
-SERIES = ["cpu", "rss", "read", "write", "tx", "rx", "runq", "blocked"]  # per bucket; see _Series
+SERIES = ["cpu", "rss", "read", "write", "tx", "rx", "runq", "blocked"]  # per bucket; see downsample()
+SERIES_COLS = ["start", "step", "n"] + SERIES  # a task's series in the page: one array in this order
 
 
 @dataclass
@@ -52,7 +53,7 @@ class ReportLimits:
     processes: int = 20_000        # rows of the process table
     points_per_task: int = 240     # time-series buckets per task
     points_total: int = 150_000    # ... and over all tasks together
-    findings: int = 2_000
+    findings: int = 1_000
     events: int = 500
     argv_chars: int = 300
 
@@ -376,7 +377,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         trows.append([t.task_id, t.task_name, t.engine, t.kind, us(t.start_time_ns), us(t.end_time_ns),
                       t.process_count, t.cpu_ns // 1000, t.peak_rss_bytes, t.read_bytes, t.write_bytes, exit_text(t),
                       fl, cls, t.runq_wait_ns // 1000, t.blocked_io_ns // 1000, t.net_tx_bytes, t.net_rx_bytes,
-                      g[0], g[1], oom_limit.get(t.task_id) or g[3], task_type(t.task_name)])
+                      g[0], g[1], oom_limit.get(t.task_id) or g[3]])
 
     # tool invocations under their task
     tools = store.tools(rid)
@@ -386,6 +387,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         if u.task_id in task_idx:
             per_task[u.task_id].append(u)
     urows, cut_per_task = [], 0
+    labels: dict[str, int] = {}  # tool labels repeat thousands of times: sent once
     for tid, us_ in per_task.items():
         if len(us_) > lim.tools_per_task:
             cut_per_task += len(us_) - lim.tools_per_task
@@ -393,7 +395,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         for u in us_:
             label = f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
             fl = (u.end_time_ns is None) * F_RUNNING | failed(u) * F_FAILED
-            urows.append([task_idx[tid], label, u.pid, us(u.start_time_ns), us(u.end_time_ns), u.cpu_ns // 1000,
+            urows.append([task_idx[tid], labels.setdefault(label, len(labels)), u.pid, us(u.start_time_ns), us(u.end_time_ns), u.cpu_ns // 1000,
                           u.peak_rss_bytes, exit_text(u), fl])
     if cut_per_task:
         notes.append(f"timeline: at most {lim.tools_per_task} tool invocations per task "
@@ -443,7 +445,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
                        interval, per_task_pts)
         d["start"] = us(d["start"])
         d["step"] = d["step"] // 1000
-        series.append(d)
+        series.append([d[k] for k in SERIES_COLS])
         if i % 2000 == 0:
             prog("series", i, len(shown_tasks))
     run_series = None
@@ -456,11 +458,16 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
     del samples_by_proc
 
     # process table
-    kept, dropped = select_processes(procs, lim.processes)
-    prows = _tree_rows(kept, procs, task_idx, us)
+    cap = lim.processes
+    for _ in range(4):  # the rows are the kept processes plus their ancestors: shrink until they fit
+        kept, dropped = select_processes(procs, cap)
+        prows = _tree_rows(kept, procs, task_idx, us)
+        if len(prows) <= lim.processes or cap < 10:
+            break
+        cap = int(cap * lim.processes / len(prows) * 0.98)
     if dropped:
-        notes.append(f"process table: {len(kept):,} of {len(procs):,} processes (failed, OOM-killed, unfinished "
-                     f"and partially observed ones first, then those with the most CPU; with their ancestors). "
+        notes.append(f"process table: {len(prows):,} of {len(procs):,} processes (failed, OOM-killed, unfinished "
+                     f"and partially observed ones first, then those with the most CPU, each with its ancestors). "
                      f"The per-tool table covers all of them")
 
     # events
@@ -492,8 +499,8 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
     data = {
         "schema": 1, "generated_ns": time.time_ns(), "version": __import__("opensre").__version__,
         "t0_ns": t0, "header": header, "notes": notes, "limits": asdict(lim),
-        "task_cols": TASK_COLS, "tasks": trows, "tool_cols": TOOL_COLS, "tools": urows,
-        "series": series, "run_series": run_series,
+        "task_cols": TASK_COLS, "tasks": trows, "tool_cols": TOOL_COLS, "tools": urows, "tool_labels": list(labels),
+        "series_cols": SERIES_COLS, "series": series, "run_series": run_series,
         "proc_cols": PROC_COLS, "procs": prows,
         "tool_totals": sorted(([k, *v] for k, v in by_tool.items()), key=lambda r: -r[2]),
         "events": erows, "tune": tune, "compare": None,

@@ -21,7 +21,7 @@
     if (a < 0.001) return us.toFixed(0) + "µs";
     if (a < 1) return (s * 1000).toFixed(1) + "ms";
     if (a < 120) return s.toFixed(2) + "s";
-    if (a < 7200) return Math.floor(s / 60) + "m" + (s % 60).toFixed(0).padStart(2, "0") + "s";
+    if (a < 7200) return Math.floor(s / 60) + "m" + (s % 60).toFixed(s % 1 ? 1 : 0).padStart(s % 1 ? 4 : 2, "0") + "s";
     return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
   }
   const fmtNs = (ns) => (ns === null || ns === undefined ? "-" : fmtUs(ns / 1000));
@@ -53,6 +53,8 @@
   const H = D.header;
   const tasks = objects(D.task_cols, D.tasks);
   const tools = objects(D.tool_cols, D.tools);
+  for (const u of tools) u.label = D.tool_labels[u.label];
+  const series = D.series.map((s) => (s ? objects(D.series_cols, [s])[0] : null));
   const procs = objects(D.proc_cols, D.procs);
   const toolsOf = tasks.map(() => []);
   for (const u of tools) toolsOf[u.task].push(u);
@@ -356,7 +358,7 @@
       cursor: { drag: { x: true, y: false } },
       axes: [
         { values: (u, vals) => vals.map((v) => fmtUs(v * 1e6)), size: 34 },
-        { values: (u, vals) => vals.map(fmt), size: 74 },
+        { values: (u, vals) => vals.map(fmt), size: 84 },
       ],
       series: [{ label: "time", value: (u, v) => (v === null || v === undefined ? "-" : fmtUs(v * 1e6)) }].concat(series.map((s) => ({
         label: s.label, stroke: s.color, width: s.dash ? 1.5 : 1.25, dash: s.dash, fill: s.fill,
@@ -367,7 +369,7 @@
   }
   function showCharts(i) {
     const t = i === null ? null : tasks[i];
-    const s = t ? D.series[i] : D.run_series;
+    const s = t ? series[i] : D.run_series;
     $("#sel-title").textContent = t ? `${t.id} ${t.name}` : "whole run";
     $("#sel-info").textContent = t
       ? `${t.engine}${t.kind === "engine" ? " (engine's own processes)" : ""} · ${t.procs} processes · wall ${fmtUs(taskEnd(t) - t.start)} · CPU ${fmtUs(t.cpu)} · peak RSS ${fmtBytes(t.rss)} · exit ${t.exit}` +
@@ -659,7 +661,7 @@
   initNotes();
   // the task with the most CPU is a better first view than the whole run when there are tasks
   let best = null;
-  for (const t of tasks) if (t.kind === "task" && D.series[t.i] && (best === null || t.cpu > tasks[best].cpu)) best = t.i;
+  for (const t of tasks) if (t.kind === "task" && series[t.i] && (best === null || t.cpu > tasks[best].cpu)) best = t.i;
   if (best !== null) select(best);
   window.opensreReport = { data: D, select, state, rowHeight: RH, labelWidth: LABEL_W, rowOfTask: (i) => gantt.rowOfTask.get(i) };
   document.body.dataset.ready = "1";
