@@ -1,6 +1,6 @@
 """tune's pure parts: flag parsing, Snakefile reading, classification
 thresholds, sizing rules, comparison floors, emitters, price table. The kernel
-tests (tests/kernel/test_tune.py) run the same code on real workloads."""
+tests (tests/kernel/test_tune_workloads.py) run the same code on real workloads."""
 
 from __future__ import annotations
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from functools import lru_cache
 
 from ..model import Run
 from ..store import Store
 from .result import Given, TaskFacts
+from .sizeflags import size_flags
 from .workflow import Rule, match_rule
 
 IDLE_CPU_FRACTION = 0.01   # under 1% of a core and no I/O in an interval: no progress
@@ -87,11 +89,12 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
     host = store.host(run.host_id) if run.host_id else None
     stats = store.task_process_stats(run.run_id)
     argvs: dict[str, list[list[str]]] = defaultdict(list)
+    flags_of: dict[str, list[dict]] = defaultdict(list)
     for tid, a in store.task_argvs(run.run_id):
-        argvs[tid].append(json.loads(a) if a else [])
-    root_cg = None
-    if run.root_pid:
-        root_cg = next((p.cgroup_path for p in _root_procs(store, run)), None)
+        flags_of[tid] += _flags(a)
+        if rules:
+            argvs[tid].append(json.loads(a) if a else [])
+    root_cg = store.process_cgroup(run.run_id, run.root_pid, run.start_time_ns) if run.root_pid else None
     ooms = {}
     for ev in store.events(run.run_id):
         if ev.kind == "oom_kill":
@@ -107,7 +110,7 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
     out = []
     for t in tasks:
         s = stats.get(t.task_id, {})
-        flags = [f for a in argvs.get(t.task_id, ()) for f in _flags(a)]
+        flags = flags_of.get(t.task_id, [])
         rule = match_rule(rules, argvs.get(t.task_id, [])) if rules else None
         end = ends[t.task_id][1]
         wall = max(end - t.start_time_ns, 0)
@@ -125,14 +128,8 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
     return out
 
 
-def _flags(argv: list[str]) -> list[dict]:
-    from .sizeflags import size_flags
-
-    return size_flags(argv)
-
-
-def _root_procs(store: Store, run: Run):
-    for p in store.processes(run.run_id):
-        if p.pid == run.root_pid:
-            yield p
-            return
+@lru_cache(maxsize=1 << 16)
+def _flags(raw: str | None) -> tuple:
+    """Sizing flags of one stored argv (JSON): pipelines rerun the same command lines
+    across runs, so each distinct one is parsed once."""
+    return tuple(size_flags(json.loads(raw))) if raw else ()

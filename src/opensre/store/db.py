@@ -397,6 +397,13 @@ class Store:
             "FROM tools u LEFT JOIN processes p ON p.run_id=? AND p.pid=u.pid AND p.start_time_ns=u.start_time_ns "
             "WHERE u.run_id=?", (parent, run_id))
 
+    def process_cgroup(self, run_id: str, pid: int, not_before_ns: int = 0) -> str | None:
+        """The cgroup of a run's process with that pid (its root), the first one started."""
+        r = self.db.execute("SELECT cgroup_path FROM processes WHERE run_id=? AND pid=? AND start_time_ns >= ? "
+                            "ORDER BY start_time_ns LIMIT 1", (self._parent(run_id) or run_id, pid,
+                                                                not_before_ns - 10**9)).fetchone()
+        return r[0] if r else None
+
     def runs_named(self, name: str) -> list[Run]:
         """Every run of that name (a pipeline's runs), oldest first."""
         return [_run(r) for r in self.db.execute("SELECT * FROM runs WHERE name=? ORDER BY start_time_ns", (name,))]
