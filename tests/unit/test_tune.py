@@ -79,6 +79,8 @@ def test_classification_thresholds():
     assert classes(facts(exit_signal=9, oom_killed=True, oom_limit_bytes=64 * MiB)) == {"oom_killed"}
     near = facts(given=Given(memory_bytes=110 * MiB, memory_source="task cgroup memory limit"))
     assert classes(near) == {"memory_bound"}
+    assert classes(facts(host_memory_pressure=0.3)) == {"memory_bound"}
+    assert classes(facts(host_memory_pressure=0.01)) == set()
     host = facts(given=Given(memory_bytes=110 * MiB, memory_source="host"))
     assert classes(host) == set()  # the host's size is not a request
     over = facts(cpu_ns=10 * S, peak_cores=1.0, given=Given(cpus=8, cpus_source="argv -t 8"))
@@ -90,6 +92,15 @@ def test_classification_thresholds():
     assert classes(facts(wall_ns=S // 10, exit_code=2)) == {"failed"}
     for t in (near, over, big):
         assert all(f.classification in CLASSIFICATIONS for f in classify(t))
+
+
+def test_host_pressure_share():
+    from opensre.analysis.facts import _pressure
+
+    hs = [{"t_ns": i * S, "psi_memory_some_us": i * 250_000} for i in range(10)]  # 25% stalled
+    assert _pressure(hs, 2 * S, 6 * S) == 0.25
+    assert _pressure(hs[:1], 0, S) is None
+    assert _pressure([{"t_ns": 0, "psi_memory_some_us": None}] * 3, 0, S) is None
 
 
 def test_rightsizing_rules():

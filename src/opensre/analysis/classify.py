@@ -27,6 +27,7 @@ class Thresholds:
     idle_cpu_fraction: float = 0.02   # or: under 2% of a core over a wall of at least idle_after_s
     near_limit: float = 0.9           # peak RSS / memory limit: memory-bound
     major_faults: int = 1000          # page-ins from disk: memory pressure
+    host_memory_pressure: float = 0.1  # host PSI memory "some" share during the task
     over_cpu_ratio: float = 0.5       # peak cores used <= this x CPUs given: over-allocated
     over_mem_ratio: float = 0.5       # peak RSS <= this x memory given
     over_mem_min_bytes: int = 256 * MIB
@@ -99,7 +100,11 @@ def classify(t: TaskFacts, th: Thresholds | None = None) -> list[Finding]:
             memory_source=t.given.memory_source, major_faults=t.major_faults)
     elif t.major_faults >= th.major_faults:
         add("memory_bound", f"{t.major_faults} major page faults (pages read back from disk)",
-            major_faults=t.major_faults, peak_rss_bytes=t.peak_rss_bytes)
+            major_faults=t.major_faults, peak_rss_bytes=t.peak_rss_bytes, host_memory_pressure=t.host_memory_pressure)
+    elif t.host_memory_pressure is not None and t.host_memory_pressure >= th.host_memory_pressure:
+        add("memory_bound", f"the host was short of memory {100 * t.host_memory_pressure:.0f}% of this task's time "
+            "(PSI memory some, host-wide)", host_memory_pressure=t.host_memory_pressure,
+            peak_rss_bytes=t.peak_rss_bytes, major_faults=t.major_faults)
 
     idle_ns = th.idle_after_s * 1e9
     if t.longest_stall_ns >= idle_ns or (wall >= idle_ns and avg_cores < th.idle_cpu_fraction

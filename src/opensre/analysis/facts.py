@@ -3,6 +3,7 @@ Pure reads of the store: no root, works on a copied store file."""
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 from functools import lru_cache
@@ -42,6 +43,19 @@ def _progress(rows, ends: dict[str, tuple[int, int]]) -> tuple[dict[str, float],
         pts = [s] + [t for t in ts if s <= t <= e] + [e]
         stall[tid] = max((b - a for a, b in zip(pts, pts[1:])), default=0)
     return peak, stall
+
+
+def _pressure(host_samples: list[dict], start: int, end: int, key: str = "psi_memory_some_us") -> float | None:
+    """Share of [start, end] during which some task on the host stalled on memory
+    (PSI is host-wide: it says the host was short, not that this task was)."""
+    pts = [(h["t_ns"], h[key]) for h in host_samples if h.get(key) is not None]
+    if len(pts) < 2:
+        return None
+    ts = [t for t, _ in pts]
+    i, j = max(bisect.bisect_right(ts, start) - 1, 0), min(bisect.bisect_left(ts, end), len(pts) - 1)
+    if j <= i or pts[j][0] <= pts[i][0]:
+        return None
+    return round(min((pts[j][1] - pts[i][1]) * 1000 / (pts[j][0] - pts[i][0]), 1.0), 4)
 
 
 def _given(t, stats: dict, root_cgroup: str | None, flags: list[dict], rule: Rule | None, host) -> Given:
@@ -107,6 +121,7 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
                 oom_by_task[task_of[k]] = lim
     ends = {t.task_id: (t.start_time_ns, t.end_time_ns or run.end_time_ns or t.start_time_ns) for t in tasks}
     peak, stall = _progress(store.task_progress(run.run_id), ends) if series else ({}, {})
+    host_samples = store.host_samples(run.run_id) if series else []
     out = []
     for t in tasks:
         s = stats.get(t.task_id, {})
@@ -124,6 +139,7 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
             peak_cores=round(peak.get(t.task_id, (t.cpu_ns / wall) if wall else 0.0), 3),
             longest_stall_ns=stall.get(t.task_id, 0), exit_code=t.exit_code, exit_signal=t.exit_signal,
             oom_killed=bool(t.oom_killed), oom_limit_bytes=oom_by_task.get(t.task_id),
+            host_memory_pressure=_pressure(host_samples, t.start_time_ns, end) if host_samples else None,
             given=_given(t, s, root_cg, flags, rule, host), size_flags=flags, tools=list(t.tools)))
     return out
 
