@@ -165,6 +165,9 @@ def test_emitters_are_valid_config(tmp_path):
     tree = parse(nf)
     assert set(tree["process"]) == {"withName: 'align'", "withName: 'sort'"}
     assert tree["process"]["withName: 'align'"]["cpus"] == "2"
+    # a type named by its tools is a commented block that parses once the user names the process
+    filled = nf.replace("// withName: 'PROCESS_NAME'", "withName: 'ALIGN'")
+    assert parse(filled)["process"]["withName: 'ALIGN'"]["memory"] == "'4.9 GB'"
     assert "--cpus-per-task=2" in emit(res, "slurm")
     with pytest.raises(UsageError):
         emit(res, "cwl")

@@ -29,12 +29,13 @@ def _gb(b: int) -> str:
 def nextflow(recs: list[Recommendation]) -> str:
     lines = ["// opensre tune: recommended resources per process", "process {"]
     for r in recs:
-        if not _IDENT.match(r.task_type):
-            lines.append(f"    // {r.task_type!r} is not a process name: skipped")
+        body = [f"cpus = {r.cpus}", f"memory = '{_gb(r.memory_bytes)} GB'",
+                f"time = '{math.ceil(_runtime_s(r) / 60)}m'"]
+        if not _IDENT.match(r.task_type):  # tasks named by their tools: the user knows which process
+            lines += [f"    // tasks running {r.task_type}: put the process name in and uncomment",
+                      f"    // withName: 'PROCESS_NAME' {{ {'; '.join(body)} }}"]
             continue
-        lines += [f"    withName: '{r.task_type}' {{", f"        cpus = {r.cpus}",
-                  f"        memory = '{_gb(r.memory_bytes)} GB'",
-                  f"        time = '{math.ceil(_runtime_s(r) / 60)}m'", "    }"]
+        lines += [f"    withName: '{r.task_type}' {{"] + [f"        {b}" for b in body] + ["    }"]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
