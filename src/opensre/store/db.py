@@ -84,10 +84,18 @@ class Store:
         v = self.schema_version()
         if v > SCHEMA_VERSION:
             raise StoreError(f"store {self.path} has schema v{v}, newer than this opensre", "upgrade opensre")
-        for step in range(v + 1, SCHEMA_VERSION + 1):
-            with self.db:
-                self.db.executescript(MIGRATIONS[step])
-                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(step),))
+        if v == SCHEMA_VERSION:
+            return
+        # one transaction for all steps: all or nothing, and each page written to the
+        # WAL once (a new store must fit on a nearly full disk too)
+        steps = "".join(MIGRATIONS[step] for step in range(v + 1, SCHEMA_VERSION + 1))
+        try:
+            self.db.executescript(f"BEGIN;\n{steps}\nINSERT OR REPLACE INTO meta VALUES ('schema_version', "
+                                  f"'{SCHEMA_VERSION}');\nCOMMIT;")
+        except sqlite3.Error:
+            if self.db.in_transaction:
+                self.db.rollback()
+            raise
 
     # -- writes -----------------------------------------------------------------
     def put_host(self, h: Host) -> None:
