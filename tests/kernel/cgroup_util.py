@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 
 def memory_root() -> tuple[Path, str]:
     """(mount point, our cgroup path) of the hierarchy that carries the memory controller."""
@@ -65,3 +67,11 @@ class CgroupSandbox:
                     break
                 except OSError:
                     time.sleep(0.1)
+
+
+@pytest.fixture
+def cgroups():
+    """A CgroupSandbox, cleaned up after the test (import it into the test module)."""
+    cg = CgroupSandbox()
+    yield cg
+    cg.close()

@@ -7,9 +7,8 @@ import json
 import sys
 import uuid
 
-import pytest
 
-from cgroup_util import CgroupSandbox
+from cgroup_util import cgroups  # noqa: F401 - the fixture
 from conftest import WORKLOADS
 
 MiB = 1 << 20
@@ -39,16 +38,20 @@ BURN = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pas
 
 
 def test_run_queue_wait_when_oversubscribed(observe):
-    burn = f"{sys.executable} -c '{BURN.format(s=1.5)}'"
+    # each burner prints the kernel's own figure for itself at its end:
+    # /proc/self/schedstat = on-CPU ns, run-queue wait ns, timeslices
+    code = BURN.format(s=1.5) + "\nimport os\nprint(os.getpid(), open('/proc/self/schedstat').read().strip())"
+    burn = f"{sys.executable} -c \"{code}\""
     # pinned to 2 CPUs: 4 burners must take turns, so each waits about as long as it runs
     obs = observe(["taskset", "-c", "0,1", "bash", "-c", f"for i in 1 2 3 4; do {burn} & done; wait"],
                   check_status=0)
+    own = {int(l.split()[0]): int(l.split()[2]) for l in obs.stdout.splitlines() if l.strip()}
     burners = [r for r in obs.export() if r["comm"].startswith("python")]
-    assert len(burners) == 4
-    oncpu = sum(r["oncpu_ns"] for r in burners)
-    runq = sum(r["runq_wait_ns"] for r in burners)
-    assert abs(runq - oncpu) <= 0.2 * oncpu, (runq, oncpu)
+    assert len(burners) == 4 and set(own) == {r["pid"] for r in burners}
     for r in burners:
+        # the kernel's accounting (read a moment before exit: exit adds a little wait)
+        assert own[r["pid"]] <= r["runq_wait_ns"] <= own[r["pid"]] * 1.05 + 20_000_000, (r["runq_wait_ns"], own)
+        # they took turns: each waited a good part of the time it ran (more if the host was busy)
         assert r["runq_wait_ns"] > 0.5 * r["oncpu_ns"]
 
 
@@ -63,7 +66,8 @@ def test_io_wait_vs_sleep(observe, tmp_path):
     writer = observe(["dd", "if=/dev/zero", f"of={f}", "bs=64k", "count=400", "oflag=direct,dsync"], check_status=0)
     (w,) = writer.export()
     wall = w["end_time_ns"] - w["start_time_ns"]
-    assert w["blocked_io_ns"] > 0.3 * wall, w
+    # most of its life off CPU waiting for the disk (time spent waiting for a CPU on a busy host aside)
+    assert w["blocked_io_ns"] > 0.3 * (wall - w["runq_wait_ns"]), w
     sleeper = observe(["sleep", "1"], check_status=0)
     (s,) = sleeper.export()
     assert s["sleep_ns"] > 0.95e9 and s["blocked_io_ns"] < 5e6, s
@@ -93,13 +97,6 @@ def test_time_series_rss_and_cpu(observe):
     total = sum(s["cpu_ns"] for s in series)
     assert abs(total - p["oncpu_ns"]) <= 0.02 * p["oncpu_ns"]
     assert [s["t_ns"] for s in series] == sorted(s["t_ns"] for s in series)
-
-
-@pytest.fixture
-def cgroups():
-    cg = CgroupSandbox()
-    yield cg
-    cg.close()
 
 
 def test_oom_kill_attributed_to_victim(observe, cgroups, tmp_path):

@@ -12,9 +12,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import pytest
 
-from cgroup_util import CgroupSandbox
+from cgroup_util import cgroups  # noqa: F401 - the fixture
 from conftest import WORKLOADS, opensre_cmd
 
 MiB = 1 << 20
@@ -110,13 +109,6 @@ def test_sleeper_is_idle(observe, store):
     (f,) = findings(res, "idle")
     assert f["task_name"] == "sleep" and f["evidence"]["longest_stall_s"] >= 2.0
     assert tune(store, "idle")["findings"] == []  # under the default 60 s: nothing to say
-
-
-@pytest.fixture
-def cgroups():
-    cg = CgroupSandbox()
-    yield cg
-    cg.close()
 
 
 def test_oom_killed_task_gets_more_than_its_limit(observe, store, cgroups):

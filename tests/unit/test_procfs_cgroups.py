@@ -43,3 +43,37 @@ def test_mountinfo_parsing():
             "35 25 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
     v2, mem = _mounts(text)
     assert str(v2) == "/sys/fs/cgroup/unified" and str(mem) == "/sys/fs/cgroup/memory"
+
+
+def test_limits_tightest_along_the_path(tmp_path):
+    """cgroup limits as the kernel applies them: the tightest of a cgroup and its
+    ancestors; "max" and v1's huge sentinel mean no limit; a cpuset of every CPU
+    is no restriction."""
+    from opensre.collect.limits import LimitReader
+
+    v2, mem1, cpu1 = tmp_path / "u", tmp_path / "memory", tmp_path / "cpu"
+    job = v2 / "slurm" / "job_7" / "step_0"
+    job.mkdir(parents=True)
+    (v2 / "slurm" / "memory.max").write_text("max\n")
+    (v2 / "slurm" / "job_7" / "memory.max").write_text(str(4 << 30))
+    (job / "memory.max").write_text(str(8 << 30))          # looser than its parent: the parent's counts
+    (v2 / "slurm" / "job_7" / "cpu.max").write_text("max 100000\n")
+    (job / "cpu.max").write_text("250000 100000\n")
+    (job / "cpuset.cpus.effective").write_text("0-3,8\n")
+    r = LimitReader(mounts={"v2": v2}, host_cpus=16)
+    lim = r.of_paths({"v2": "/slurm/job_7/step_0"})
+    assert (lim.cpu_limit_cores, lim.cpuset_cpus, lim.memory_limit_bytes) == (2.5, 5, 4 << 30)
+    assert LimitReader(mounts={"v2": v2}, host_cpus=5).of_paths({"v2": "/slurm/job_7/step_0"}).cpuset_cpus is None
+    assert r.of_paths({"v2": "/slurm"}).memory_limit_bytes is None
+
+    (mem1 / "a" / "b").mkdir(parents=True)
+    (mem1 / "a" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1: unlimited
+    (mem1 / "a" / "b" / "memory.limit_in_bytes").write_text(str(64 << 20))
+    (cpu1 / "a").mkdir(parents=True)
+    (cpu1 / "a" / "cpu.cfs_quota_us").write_text("-1\n")
+    (cpu1 / "a" / "cpu.cfs_period_us").write_text("100000\n")
+    r1 = LimitReader(mounts={"memory": mem1, "cpu": cpu1}, host_cpus=16)
+    assert r1.of_paths({"memory": "/a/b", "cpu": "/a"}).memory_limit_bytes == 64 << 20
+    assert r1.of_paths({"memory": "/a", "cpu": "/a"}) == type(r1.of_paths({}))()  # nothing limited
+    # a process already gone: the paths we resolved are used
+    assert r1.of_pid(2**22 + 7, {"memory": "/a/b"}).memory_limit_bytes == 64 << 20

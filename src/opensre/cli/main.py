@@ -267,7 +267,18 @@ def cmd_run(args) -> int:
         print(run_summary(res.run, procs, str(store.path)), file=sys.stderr)
     if args.html:
         _try(_write_report, store, res.run.run_id, args.html)
+        _give_to_invoking_user(args.html)
     return res.exit_status
+
+
+def _give_to_invoking_user(path: str) -> None:
+    """Under sudo, a file written for the user belongs to the user (as the store does)."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if uid and os.geteuid() == 0:
+        try:
+            os.chown(path, int(uid), int(gid or uid))
+        except OSError:
+            pass
 
 
 def cmd_collect(args) -> int:
@@ -494,8 +505,11 @@ def cmd_tune(args) -> int:
         text = render(res, color=tty and not os.environ.get("NO_COLOR"),
                       width=os.get_terminal_size().columns if tty else 120)
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
+        try:
+            with open(args.output, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror}", "choose another -o path") from None
     else:
         sys.stdout.write(text)
     return 0

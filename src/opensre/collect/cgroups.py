@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 
-def _mounts(mountinfo: str) -> tuple[Path | None, Path | None]:
-    """(v2 mount point, v1 memory mount point) from /proc/self/mountinfo text."""
-    v2 = mem = None
+def cgroup_mounts(mountinfo: str) -> dict[str, Path]:
+    """Mount points from /proc/self/mountinfo text: 'v2' for the unified hierarchy,
+    and each v1 controller we read ('memory', 'cpu', 'cpuset') by name."""
+    out: dict[str, Path] = {}
     for line in mountinfo.splitlines():
         parts = line.split()
         try:
@@ -19,12 +20,19 @@ def _mounts(mountinfo: str) -> tuple[Path | None, Path | None]:
         except ValueError:
             continue
         fstype, opts = parts[sep + 1], parts[sep + 3] if len(parts) > sep + 3 else ""
-        mnt = Path(parts[4])
-        if fstype == "cgroup2" and v2 is None:
-            v2 = mnt
-        elif fstype == "cgroup" and "memory" in opts.split(",") and mem is None:
-            mem = mnt
-    return v2, mem
+        if fstype == "cgroup2":
+            out.setdefault("v2", Path(parts[4]))
+        elif fstype == "cgroup":
+            for c in ("memory", "cpu", "cpuset"):
+                if c in opts.split(","):
+                    out.setdefault(c, Path(parts[4]))
+    return out
+
+
+def _mounts(mountinfo: str) -> tuple[Path | None, Path | None]:
+    """(v2 mount point, v1 memory mount point)."""
+    m = cgroup_mounts(mountinfo)
+    return m.get("v2"), m.get("memory")
 
 
 class CgroupResolver:

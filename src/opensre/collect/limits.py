@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cgroups import cgroup_mounts
+
 _UNLIMITED_V1 = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages, ~2^63 bytes
 
 
@@ -20,25 +22,6 @@ class Limits:
     cpu_limit_cores: float | None = None   # quota / period
     cpuset_cpus: int | None = None         # CPUs the cpuset allows, when fewer than the host has
     memory_limit_bytes: int | None = None
-
-
-def _mounts(mountinfo: str) -> dict[str, Path]:
-    """controller ('v2', 'memory', 'cpu', 'cpuset') -> mount point."""
-    out: dict[str, Path] = {}
-    for line in mountinfo.splitlines():
-        parts = line.split()
-        try:
-            sep = parts.index("-")
-        except ValueError:
-            continue
-        fstype, opts = parts[sep + 1], parts[sep + 3] if len(parts) > sep + 3 else ""
-        if fstype == "cgroup2":
-            out.setdefault("v2", Path(parts[4]))
-        elif fstype == "cgroup":
-            for c in ("memory", "cpu", "cpuset"):
-                if c in opts.split(","):
-                    out.setdefault(c, Path(parts[4]))
-    return out
 
 
 def _read(path: Path) -> str | None:
@@ -78,7 +61,7 @@ class LimitReader:
                  mounts: dict[str, Path] | None = None):
         if mounts is None:
             try:
-                mounts = _mounts(Path(mountinfo).read_text())
+                mounts = cgroup_mounts(Path(mountinfo).read_text())
             except OSError:
                 mounts = {}
         self.mounts = mounts

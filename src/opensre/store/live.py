@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from .db import _alive
+
 FIELDS = ["pid", "start_time_ns", "ppid", "parent_start_time_ns", "exe", "comm", "argv", "cpu_ns", "rss_bytes",
           "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes"]
 ARGV_ITEMS = 16
@@ -40,16 +42,6 @@ def remove_snapshot(store_path: str | Path, run_id: str) -> None:
         (live_dir(store_path) / f"{run_id}.json").unlink()
     except OSError:
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_snapshots(store_path: str | Path) -> list[dict]:
