@@ -73,10 +73,13 @@ class LiveView:
         tasks = {t.task_id: t for t in c.tasks}
         now = s["t_ns"]
         t = Table(expand=False, pad_edge=False)
-        for col, just in (("TASK", "left"), ("RUNNING TOOLS", "left"), ("PROCS", "right"), ("CPU", "right"),
-                          ("RSS", "right"), ("READ", "right"), ("WRITE", "right"), ("AGE", "right")):
-            t.add_column(col, justify=just, overflow="ellipsis", no_wrap=True,
-                         max_width=40 if col in ("TASK", "RUNNING TOOLS") else None)
+        # figures never shrink (a cut number misleads); the names give way first
+        for col, width in (("TASK", None), ("RUNNING TOOLS", None), ("PROCS", 5), ("CPU", 5), ("RSS", 10),
+                           ("READ", 12), ("WRITE", 12), ("AGE", 5)):
+            if width is None:
+                t.add_column(col, overflow="ellipsis", no_wrap=True, max_width=40, ratio=1)
+            else:
+                t.add_column(col, justify="right", no_wrap=True, min_width=width)
         rows = sorted(agg.items(), key=lambda kv: -kv[1]["cores"])
         for tid, a in rows[:self.rows]:
             task = tasks.get(tid)
