@@ -41,8 +41,11 @@ def test_top_shows_running_tasks_live(store):
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sock = f"opensre-top-{uuid.uuid4().hex[:6]}"
     top = " ".join(opensre_cmd() + ["top", "--store", str(store), "--interval", "0.5"])
+    # a detached server may start at 80x24 with COLUMNS/LINES set: size the window, drop the variables
     _tmux(sock, "new-session", "-d", "-s", "top", "-x", "150", "-y", "30",
-          f"env PYTHONPATH={os.pathsep.join(sys.path)} {top}")
+          f"sleep 0.3; env -u COLUMNS -u LINES PYTHONPATH={os.pathsep.join(sys.path)} {top}")
+    _tmux(sock, "set-option", "-t", "top", "window-size", "manual")
+    _tmux(sock, "resize-window", "-t", "top", "-x", "150", "-y", "30")
     try:
         deadline, screen = time.monotonic() + 20, ""
         while time.monotonic() < deadline:
