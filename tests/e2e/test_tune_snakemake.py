@@ -43,10 +43,14 @@ def test_compare_flags_the_slowed_tool_and_snippets_are_valid(tmp_path, store):
     fast = SNAKEFILE.format(samples=SAMPLES)
     sort_cmd = "samtools sort -@ 1 -o {output} {input}"
     assert sort_cmd in fast
-    _run(a, store, "smk-a", fast)
-    _run(b, store, "smk-b", fast.replace(sort_cmd, sort_cmd + SLOW))
+    _run(a, store, "smk", fast)
+    _run(b, store, "smk", fast.replace(sort_cmd, sort_cmd + SLOW))
+    from opensre.store import Store
 
-    res = json.loads(_tune(store, "--compare", "smk-a", "smk-b", "--format", "json"))
+    ids = [r.run_id for r in Store(store, readonly=True).runs_named("smk")]
+    assert len(ids) == 2
+
+    res = json.loads(_tune(store, "--compare", ids[0], ids[1], "--format", "json"))
     flagged = {d["task_type"] for d in res["comparison"] if d["regression"]}
     dur = next(d for d in res["comparison"] if d["task_type"] == "samtools sort" and d["metric"] == "duration_s")
     print("\n" + "\n".join(f"{d['task_type']:<32} {d['metric']:<15} {d['before']:>12} {d['after']:>12} "
@@ -54,17 +58,22 @@ def test_compare_flags_the_slowed_tool_and_snippets_are_valid(tmp_path, store):
                            for d in res["comparison"]))
     assert flagged == {"samtools sort"}, flagged
     assert dur["regression"] and dur["after"] - dur["before"] >= 1.0 and dur["n_before"] == len(SAMPLES)
+    # the pipeline view: the latest run against the ones before it, sized from all
+    pipe = json.loads(_tune(store, "--pipeline", "smk", "--format", "json"))
+    assert pipe["run_ids"] == [ids[1]] and pipe["options"]["baseline"] == [ids[0]]
+    assert {d["task_type"] for d in pipe["comparison"] if d["regression"]} == {"samtools sort"}
+    assert all(r["evidence"]["runs"] == 2 for r in pipe["recommendations"])
 
     # with the Snakefile, task types are rule names and the profile loads in Snakemake
     snakefile = a / "Snakefile"
     (a / "Snakefile").write_text(fast)
-    res = json.loads(_tune(store, "smk-a", "--workflow", str(snakefile), "--format", "json"))
+    res = json.loads(_tune(store, ids[0], "--workflow", str(snakefile), "--format", "json"))
     rules = set(re.findall(r"^rule (\w+):", fast, re.M)) - {"all"}
     assert {r["task_type"] for r in res["recommendations"]} == rules
     align = next(t for t in res["tasks"] if t["task_type"] == "align")
     assert align["given"] == {**align["given"], "cpus": 2.0, "cpus_source": "Snakefile threads (align)"}
 
-    prof = _tune(store, "smk-a", "--workflow", str(snakefile), "--emit", "snakemake")
+    prof = _tune(store, ids[0], "--workflow", str(snakefile), "--emit", "snakemake")
     doc = yaml.safe_load(prof)
     assert set(doc["set-threads"]) == rules and set(doc["set-resources"]) == rules
     pdir = tmp_path / "profile"
@@ -76,20 +85,20 @@ def test_compare_flags_the_slowed_tool_and_snippets_are_valid(tmp_path, store):
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "align" in dry.stdout + dry.stderr
 
-    k8s = yaml.safe_load(_tune(store, "smk-a", "--workflow", str(snakefile), "--emit", "k8s"))
+    k8s = yaml.safe_load(_tune(store, ids[0], "--workflow", str(snakefile), "--emit", "k8s"))
     qty_cpu, qty_mem = re.compile(r"^\d+(\.\d+)?m?$"), re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
     for c in k8s["containers"]:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", c["name"]) and len(c["name"]) <= 63
         for kind in ("requests", "limits"):
             assert qty_cpu.match(c["resources"][kind]["cpu"]) and qty_mem.match(c["resources"][kind]["memory"])
 
-    slurm = _tune(store, "smk-a", "--workflow", str(snakefile), "--emit", "slurm")
+    slurm = _tune(store, ids[0], "--workflow", str(snakefile), "--emit", "slurm")
     flags = [l for l in slurm.splitlines() if l and not l.startswith("#")]
     assert len(flags) == len(rules)
     for l in flags:
         assert re.fullmatch(r"--cpus-per-task=\d+ --mem=\d+M --time=\d\d:\d\d:\d\d", l), l
 
-    nf = _tune(store, "smk-a", "--workflow", str(snakefile), "--emit", "nextflow")
+    nf = _tune(store, ids[0], "--workflow", str(snakefile), "--emit", "nextflow")
     from groovy_config import parse
 
     tree = parse(nf)

@@ -207,3 +207,32 @@ def test_cli_tune_bad_arguments(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["tune", "--store", s, "--emit", "cwl"])
     assert e.value.code == 2
+
+
+def test_cost_split_idle_share_and_savings():
+    from opensre.analysis.cost import run_cost
+    from opensre.model import ToolUse
+
+    # a 4-CPU host at $3.60/h = $0.00025 per core-second; a 100 s run costs $0.10
+    ts = [facts(task_id="a", task_type="sort", cpu_ns=100 * S, wall_ns=100 * S,
+                given=Given(cpus=4, cpus_source="argv -@ 3")),
+          facts(task_id="b", task_type="idx", cpu_ns=20 * S)]
+    tools = [ToolUse("r1", "a", "samtools", "sort", 1, 0, 100 * S, cpu_ns=100 * S)]
+    recs = recommend(ts)
+    c = run_cost(100.0, 4, 3.6, ts, tools, recs, "test")
+    assert c["run_usd"] == pytest.approx(0.1)
+    assert c["tasks_usd"] == {"a": pytest.approx(0.025), "b": pytest.approx(0.005)}
+    assert c["idle_usd"] == pytest.approx(0.07) and c["idle_share"] == pytest.approx(0.7)
+    assert c["tools_usd"] == {"samtools sort": pytest.approx(0.025)}
+    (sv,) = c["savings"]  # sort asked for 4 CPUs, needs 1: 3 cores x 100 s freed
+    assert sv["task_type"] == "sort" and sv["core_seconds_freed"] == 300 and sv["usd"] == pytest.approx(0.075)
+
+
+def test_text_report_colour_only_when_asked():
+    from opensre.report.tune_text import render
+
+    res = _result()
+    res.findings = classify(facts(cpu_ns=10 * S))
+    plain, coloured = render(res, color=False), render(res, color=True)
+    assert "\x1b[" not in plain and "cpu_bound" in plain and "Recommendations" in plain
+    assert "\x1b[" in coloured

@@ -54,10 +54,11 @@ def _resolve(store: Store, refs) -> list[Run]:
 def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thresholds: Thresholds | None = None,
          price_per_hour: float | None = None, instance_type: str | None = None,
          compare_with: list[str] | None = None, floors: Floors | None = None,
-         sizing_runs: list[str] | None = None) -> TuneResult:
+         sizing_runs: list[str] | None = None, baseline: list[str] | None = None) -> TuneResult:
     """Analyse runs. Findings and cost are for `run_ids`; recommendations come from
     `run_ids` plus `sizing_runs` (other runs of the same pipeline); with
-    `compare_with`, `run_ids` are the "before" side and `compare_with` the "after"."""
+    `compare_with`, `run_ids` are the "before" side and `compare_with` the "after";
+    with `baseline` (earlier runs of the pipeline), `run_ids` are compared against it."""
     th = thresholds or Thresholds()
     rules = read_snakefile(workflow) if workflow else None
     runs = _resolve(store, run_ids)
@@ -81,6 +82,12 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
         for run in _resolve(store, compare_with):
             after += task_facts(store, run, rules, series=False)
         comparison = compare(facts, after, floors)
+    elif baseline:
+        before: list[TaskFacts] = []
+        for run in _resolve(store, baseline):
+            if run.run_id not in {r.run_id for r in runs}:
+                before += task_facts(store, run, rules, series=False)
+        comparison = compare(before, facts, floors) if before else None
     host = store.host(runs[0].host_id) if runs and runs[0].host_id else None
     cost = None
     if price_per_hour is not None or instance_type:
@@ -106,4 +113,5 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
         recommendations=recs, cost=cost, comparison=comparison,
         host=None if host is None else {"hostname": host.hostname, "cpus": host.cpus, "mem_bytes": host.mem_bytes},
         options={"idle_after_s": th.idle_after_s, "workflow": workflow,
-                 "sizing_runs": [r.run_id for r in extra], "compare_with": compare_with or []})
+                 "sizing_runs": [r.run_id for r in extra], "compare_with": compare_with or [],
+                 "baseline": baseline or []})

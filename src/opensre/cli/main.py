@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(t)
     t.add_argument("runs", nargs="*", default=[], metavar="RUN",
                    help="run id, id prefix, name or 'latest' (default latest); several: analysed together")
-    t.add_argument("--pipeline", metavar="NAME", help="size from every run of this name (a pipeline's runs)")
+    t.add_argument("--pipeline", metavar="NAME",
+                   help="size from every run of this name (a pipeline's runs); the latest is compared with the ones before")
+    t.add_argument("--baseline-runs", type=int, default=10, metavar="N",
+                   help="with --pipeline: compare the latest run with the N runs before it (default 10)")
     t.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                    help="compare two runs (or comma-separated lists of runs) per task type")
     t.add_argument("--workflow", metavar="FILE", help="the Snakefile: rule names, threads and resources it asks for")
@@ -477,7 +480,7 @@ def cmd_tune(args) -> int:
 
     store = _store(args, readonly=True)
     split = lambda ref: [x for x in ref.split(",") if x]  # noqa: E731
-    sizing = None
+    sizing = baseline = None
     if args.compare:
         if args.runs:
             raise UsageError("give either RUN or --compare BEFORE AFTER, not both")
@@ -491,9 +494,11 @@ def cmd_tune(args) -> int:
         sizing = [r.run_id for r in named]
         if not args.runs and not args.compare:
             runs = [named[-1].run_id]
+            # the latest run against the pipeline's recent history: did it regress?
+            baseline = [r.run_id for r in named[:-1]][-args.baseline_runs:]
     res = tune(store, runs, workflow=args.workflow, thresholds=Thresholds(idle_after_s=args.idle_after),
                price_per_hour=args.price_per_hour, instance_type=args.instance_type, compare_with=after,
-               sizing_runs=sizing)
+               sizing_runs=sizing, baseline=baseline)
     if args.emit:
         text = emit(res, args.emit)
     elif args.format == "json":
