@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from ..model import Run
 from ..store import Store
+from .classify import efficiency
 from .result import Given, TaskFacts
 from .sizeflags import size_flags
 from .workflow import Rule, match_rule
@@ -141,6 +142,8 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
             oom_killed=bool(t.oom_killed), oom_limit_bytes=oom_by_task.get(t.task_id),
             host_memory_pressure=_pressure(host_samples, t.start_time_ns, end) if host_samples else None,
             given=_given(t, s, root_cg, flags, rule, host), size_flags=flags, tools=list(t.tools)))
+    for f in out:
+        f.parallel_efficiency = efficiency(f)
     return out
 
 
