@@ -95,6 +95,13 @@ def test_downsample_keeps_totals_and_rates():
     assert max(small["rss"]) == 100 << 20
 
 
+def test_downsample_last_partial_bucket_is_a_rate_over_its_own_span():
+    # a burner sampled at 1 s and exiting at 1.5 s used one core all along, not half of one at the end
+    ss = {(1, 0): [(S, S, 1 << 20, 0, 0, 0, 0, 0, 0), (3 * S // 2, S // 2, 1 << 20, 0, 0, 0, 0, 0, 0)]}
+    d = downsample(ss, {(1, 0): (0, 3 * S // 2, 1 << 20)}, 0, 3 * S // 2, S, 100)
+    assert d["n"] == 2 and d["cpu"] == [pytest.approx(1.0), pytest.approx(1.0)]
+
+
 def test_downsample_rss_is_held_between_sparse_samples_and_summed():
     # an idle process emits no row: its RSS holds until its end
     ss = {(1, 0): [(S, S, 10 << 20, 0, 0, 0, 0, 0, 0)], (2, 0): [(S, S, 5 << 20, 0, 0, 0, 0, 0, 0)]}

@@ -141,15 +141,17 @@ def downsample(samples_by_proc: dict, procs: dict, start_ns: int, end_ns: int, i
                     own[b] = last_rss
         for b, v in own.items():
             rss[b] += v
-    sec = width / 1e9
+    # rates over the time each bucket covers: the last one usually ends with the task
+    # (a burner that stops mid-bucket used a full core, not half of one)
+    dur = [max(min(end_ns, start_ns + (b + 1) * width) - (start_ns + b * width), 1) for b in range(n)]
     out = {"start": start_ns, "step": width, "n": n}
     for k in SERIES:
         if k == "rss":
             out[k] = [int(v) for v in acc[k]]
         elif k in ("cpu", "runq", "blocked"):  # ns per ns: cores / threads; milli-units keep the JSON small
-            out[k] = [round(v / width, 3) for v in acc[k]]
+            out[k] = [round(v / d, 3) for v, d in zip(acc[k], dur)]
         else:
-            out[k] = [int(v / sec) for v in acc[k]]
+            out[k] = [int(v * 1e9 / d) for v, d in zip(acc[k], dur)]
     return out
 
 
