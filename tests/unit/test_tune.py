@@ -209,6 +209,20 @@ def test_cli_tune_bad_arguments(tmp_path):
     assert e.value.code == 2
 
 
+def test_cli_tune_explains_a_run_without_tasks(tmp_path, capsys):
+    from opensre.cli.main import main
+    from opensre.model import Host, Run
+    from opensre.store import Store
+
+    st = Store(tmp_path / "s.sqlite")
+    st.put_host(Host("h", "vm", cpus=2, mem_bytes=1 << 30))
+    st.put_run(Run("c1", "host", "collect", "h", status="finished", start_time_ns=1, end_time_ns=2))
+    st.close()
+    assert main(["tune", "--store", str(tmp_path / "s.sqlite"), "c1", "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert "host-wide collection" in out.err and '"findings": []' in out.out
+
+
 def test_cost_split_idle_share_and_savings():
     from opensre.analysis.cost import run_cost
     from opensre.model import ToolUse

@@ -499,6 +499,13 @@ def cmd_tune(args) -> int:
     res = tune(store, runs, workflow=args.workflow, thresholds=Thresholds(idle_after_s=args.idle_after),
                price_per_hour=args.price_per_hour, instance_type=args.instance_type, compare_with=after,
                sizing_runs=sizing, baseline=baseline)
+    if not res.tasks:
+        why = {"collect": "a host-wide collection: tune one of the runs detected in it (`opensre runs`)",
+               "running": "it is still running: its tasks are known when it ends"}
+        r = store.resolve_run(runs[0])
+        hint = why["running"] if r.status == "running" else why["collect"] if r.mode == "collect" else \
+            "it has no tasks: recompute them with `opensre correlate RUN`"
+        print(f"opensre: nothing to tune in run {r.run_id}: {hint}", file=sys.stderr)
     if args.emit:
         text = emit(res, args.emit)
     elif args.format == "json":
