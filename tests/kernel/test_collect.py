@@ -61,3 +61,13 @@ def test_doctor_without_privileges_says_what_to_do():
                        capture_output=True, text=True)
     assert p.returncode == 1
     assert "[FAIL] privileges" in p.stdout and "fix: run with sudo" in p.stdout
+
+
+def test_run_records_its_sampling_interval(observe, store):
+    from opensre.store import Store
+
+    observe(["sleep", "0.3"], "--name", "iv", "--interval", "0.2", check_status=0)
+    observe(["true"], "--name", "nos", "--no-samples", check_status=0)
+    s = Store(store, readonly=True)
+    assert s.resolve_run("iv").sample_interval_s == 0.2
+    assert s.resolve_run("nos").sample_interval_s is None  # no series, no resolution

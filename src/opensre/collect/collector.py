@@ -95,6 +95,7 @@ class Collector:
                  cgroups: CgroupResolver | None = None):
         self.store, self.run = store, run
         self.opts = opts or CollectorOptions()
+        run.sample_interval_s = self.opts.sample_interval_s if "samples" in self.opts.families else None
         self.redact = redact or (lambda a: (a, False))
         self.cgroups = cgroups or CgroupResolver()
         self.limits = LimitReader()

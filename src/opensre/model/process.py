@@ -153,6 +153,7 @@ class Run:
     drop_detail: dict = field(default_factory=dict)
     process_count: int = 0
     parent_run_id: str | None = None  # for a detected run: the collection it was found in
+    sample_interval_s: float | None = None  # time-series resolution; None when the series was off
 
 
 @dataclass

@@ -278,7 +278,7 @@ def _tune(store: Store, run_ids: list[str], limits: ReportLimits, options: dict)
 
 
 def _interval_ns(samples_by_proc: dict) -> int:
-    """The sampling interval (not stored with the run). One sampling pass stamps
+    """The sampling interval of a run from a store that did not record it. One sampling pass stamps
     every live process with the same t_ns, so the times several processes share are
     the ticks; a process's exit sample has a time of its own. 1 s when nothing says."""
     seen: dict[int, int] = defaultdict(int)
@@ -429,7 +429,8 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         if nsamp % 100_000 == 0:
             prog("samples", nsamp, 0)
     prog("samples", nsamp, nsamp)
-    interval = _interval_ns(samples_by_proc)
+    # the resolution the run was recorded with; stores before schema v7 did not keep it
+    interval = int(run.sample_interval_s * 1e9) if run.sample_interval_s else _interval_ns(samples_by_proc)
     pinfo = {p.key: (p.start, p.end, p.rss) for p in procs}
     by_task_keys: dict[str, list] = defaultdict(list)
     for p in procs:

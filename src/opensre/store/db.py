@@ -17,7 +17,7 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
              "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count",
-             "parent_run_id"]
+             "parent_run_id", "sample_interval_s"]
 _BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive", "oom_killed"}
 HOST_SAMPLE_FIELDS = ["t_ns", "cpu_util", "cpu_count", "mem_total_bytes", "mem_used_bytes", "psi_cpu_some_us",
                       "psi_memory_some_us", "psi_memory_full_us", "psi_io_some_us", "psi_io_full_us"]

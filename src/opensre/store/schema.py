@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS = {
     1: """
@@ -104,5 +104,9 @@ CREATE INDEX runs_parent ON runs(parent_run_id);
 ALTER TABLE processes ADD COLUMN cpu_limit_cores REAL;
 ALTER TABLE processes ADD COLUMN cpuset_cpus INTEGER;
 ALTER TABLE processes ADD COLUMN memory_limit_bytes INTEGER;
+""",
+    # the time-series resolution a run was recorded with (readers used to infer it)
+    7: """
+ALTER TABLE runs ADD COLUMN sample_interval_s REAL;
 """,
 }
