@@ -16,7 +16,7 @@ from opensre.analysis.cost import cheapest_fit, instance, price_table
 from opensre.analysis.result import CLASSIFICATIONS, Given, TaskFacts, TuneResult
 from opensre.analysis.rightsize import percentile, recommend
 from opensre.analysis.sizeflags import size_flags
-from opensre.analysis.workflow import match_rule, read_snakefile
+from opensre.analysis.workflow import match_rule, read_snakefile, rule_from_argv
 from opensre.errors import UsageError
 
 S = 1_000_000_000
@@ -54,7 +54,8 @@ def test_snakefile_rules_and_matching(tmp_path):
                  'rule align:\n    threads: 4\n    resources: mem_mb=8000, runtime=30\n'
                  '    shell: "bwa mem -t {threads} ref.fa {input.fq} | samtools view -b -o {output} -"\n'
                  "rule sort:\n    shell:\n        '''\n        samtools sort -o {output} {input}\n        '''\n"
-                 'rule idx:\n    shell: "samtools index {input}"\n')
+                 'rule idx:\n    shell: "samtools index {input}"\n'
+                 'rule plot:\n    input: "a"\n    script: "scripts/plot.py"\n')
     rules = read_snakefile(f)
     assert rules["align"].threads == 4 and rules["align"].memory_bytes == 8_000_000_000
     bash = lambda cmd: ["/bin/bash", "-c", "set -euo pipefail;  " + cmd]  # noqa: E731
@@ -62,6 +63,10 @@ def test_snakefile_rules_and_matching(tmp_path):
     assert match_rule(rules, [bash("samtools sort -o a.bam b.bam")]).name == "sort"
     assert match_rule(rules, [bash("samtools index a/S1.bam")]).name == "idx"
     assert match_rule(rules, [bash("gzip x")]) is None
+    assert match_rule(rules, [["python", "/w/.snakemake/scripts/tmpab12cd34.plot.py"]]).name == "plot"
+    assert rule_from_argv([["python", "-m", "snakemake", "--target-jobs", "align:s=S1", "--cores", "2"]]) == "align"
+    assert rule_from_argv([["python", "-m", "snakemake", "--target-jobs", "'call::s=S1'"]]) == "call"
+    assert rule_from_argv([["snakemake", "--cores", "2"]]) is None
     assert match_rule(rules, [["samtools", "index", "a.bam"]]) is None  # not a Snakemake job's shell
     with pytest.raises(UsageError):
         read_snakefile(tmp_path / "missing")

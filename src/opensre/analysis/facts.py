@@ -13,7 +13,7 @@ from ..store import Store
 from .classify import efficiency
 from .result import Given, TaskFacts
 from .sizeflags import size_flags
-from .workflow import Rule, match_rule
+from .workflow import Rule, match_rule, rule_from_argv
 
 IDLE_CPU_FRACTION = 0.01   # under 1% of a core and no I/O in an interval: no progress
 
@@ -107,7 +107,7 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
     flags_of: dict[str, list[dict]] = defaultdict(list)
     for tid, a in store.task_argvs(run.run_id):
         flags_of[tid] += _flags(a)
-        if rules:
+        if rules or (a and "--target-jobs" in a):
             argvs[tid].append(json.loads(a) if a else [])
     root_cg = store.process_cgroup(run.run_id, run.root_pid, run.start_time_ns) if run.root_pid else None
     ooms = {}
@@ -128,11 +128,12 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
         s = stats.get(t.task_id, {})
         flags = flags_of.get(t.task_id, [])
         rule = match_rule(rules, argvs.get(t.task_id, [])) if rules else None
+        named = rule.name if rule else rule_from_argv(argvs.get(t.task_id, []))
         end = ends[t.task_id][1]
         wall = max(end - t.start_time_ns, 0)
         out.append(TaskFacts(
             run_id=run.run_id, task_id=t.task_id, task_name=t.task_name,
-            task_type=rule.name if rule else t.task_name, engine=t.engine,
+            task_type=named or t.task_name, engine=t.engine,
             start_time_ns=t.start_time_ns, end_time_ns=t.end_time_ns, wall_ns=wall, cpu_ns=t.cpu_ns,
             runq_wait_ns=t.runq_wait_ns or 0, blocked_io_ns=t.blocked_io_ns or 0, sleep_ns=s.get("sleep_ns", 0),
             peak_rss_bytes=t.peak_rss_bytes or 0, read_bytes=t.read_bytes or 0, write_bytes=t.write_bytes or 0,

@@ -14,7 +14,9 @@ from ..errors import UsageError
 from .sizeflags import parse_size
 
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+([A-Za-z_]\w*)\s*:")
-_DIRECTIVE = re.compile(r"^(\s+)(threads|resources|shell)\s*:\s*(.*)$")
+_DIRECTIVE = re.compile(r"^(\s+)(threads|resources|shell|script)\s*:\s*(.*)$")
+_SMK_SCRIPT = re.compile(r"\.snakemake/scripts/tmp[^/.]+\.(?P<script>[^/]+)$")
+_SMK_TARGET = re.compile(r"^(?P<rule>[A-Za-z_]\w*)::?")
 _SMK_PREFIX = re.compile(r"^\s*set -euo pipefail;\s*")
 
 
@@ -24,6 +26,7 @@ class Rule:
     threads: int | None = None
     memory_bytes: int | None = None
     shell: str | None = None
+    script: str | None = None       # basename of its `script:` file
     pattern: re.Pattern | None = None
     literal_len: int = 0
     resources: dict = field(default_factory=dict)
@@ -103,6 +106,9 @@ def read_snakefile(path: str | Path) -> dict[str, Rule]:
             elif key == "shell":
                 v = _literal(rest, p, i + 1)
                 cur.shell = v if isinstance(v, str) else None
+            elif key == "script":
+                v = _literal(rest, p, i + 1)
+                cur.script = v.rsplit("/", 1)[-1] if isinstance(v, str) else None
             elif key == "threads":
                 v = _literal(rest, p, i + 1)
                 cur.threads = v if isinstance(v, int) else None
@@ -126,6 +132,12 @@ def match_rule(rules: dict[str, Rule], argvs: list[list[str]]) -> Rule | None:
     template wins when several match."""
     best = None
     for argv in argvs:
+        for a in argv[1:4]:  # a `script:` job runs .snakemake/scripts/tmpXXXXXXXX.<script basename>
+            m = _SMK_SCRIPT.search(a)
+            if m:
+                r = next((r for r in rules.values() if r.script == m.group("script")), None)
+                if r is not None:
+                    return r
         if "-c" not in argv[1:3] or not _SMK_PREFIX.match(argv[-1]):
             continue
         cmd = _SMK_PREFIX.sub("", argv[-1]).strip()
@@ -134,3 +146,16 @@ def match_rule(rules: dict[str, Rule], argvs: list[list[str]]) -> Rule | None:
                 if best is None or r.literal_len > best.literal_len:
                     best = r
     return best
+
+
+def rule_from_argv(argvs: list[list[str]]) -> str | None:
+    """The rule a Snakemake job names on its own command line: jobs run as a
+    separate Snakemake process (`run:` and shadow jobs, cluster and remote jobs)
+    carry `--target-jobs 'rule:wildcards'` (older releases `rule::`)."""
+    for argv in argvs:
+        for i, a in enumerate(argv[:-1]):
+            if a == "--target-jobs":
+                m = _SMK_TARGET.match(argv[i + 1].strip("'\""))
+                if m:
+                    return m.group("rule")
+    return None
