@@ -25,6 +25,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def assert_file_line_error(call, path, line: int, words: str) -> None:
+    """A bad rule file fails with one line, `PATH:LINE: ...`, saying what is wrong."""
+    from opensre.errors import RuleError
+
+    with pytest.raises(RuleError) as e:
+        call()
+    msg = str(e.value)
+    assert msg.startswith(f"{path}:{line}: "), msg
+    assert words in msg and "\n" not in e.value.one_line()
+
+
 def opensre_cmd() -> list[str]:
     return [sys.executable, "-m", "opensre"]
 

@@ -61,3 +61,27 @@ def read_yaml(path: Path, fail: Fail) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         fail(None, f"cannot read rule file: {e}")
     return parse_yaml(text, fail)
+
+
+def fields(m: dict) -> dict:
+    """A parsed mapping without the line bookkeeping. Not popped: a YAML alias can
+    make two places share one dict."""
+    return {k: v for k, v in m.items() if k not in ("__line__", "__lines__")}
+
+
+def read_rule_doc(path: Path, hint: str, keys: tuple[str, ...]) -> tuple[dict | None, Fail]:
+    """A rule file's top level: (None, fail) when it is empty (a valid, empty rule
+    set), else a mapping whose keys are among `keys`, with `version` 1 if given."""
+    fail = failer(str(path), hint)
+    doc = read_yaml(path, fail)
+    if doc is None:
+        return None, fail
+    if not isinstance(doc, dict):
+        fail(1, "expected a mapping with " + " and/or ".join(repr(k) for k in keys if k != "version"))
+    lines = doc["__lines__"]
+    for key in fields(doc):
+        if key not in keys:
+            fail(lines[key], f"unknown key {key!r} (expected one of {', '.join(keys)})")
+    if doc.get("version", 1) != 1:
+        fail(lines["version"], f"unsupported version {doc['version']!r} (expected 1)")
+    return doc, fail

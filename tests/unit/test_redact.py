@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_file_line_error
 from opensre.errors import RuleError
 from opensre.redact import Redactor, default_redactor
 from opensre.redact.redactor import BUILTIN_RULES
@@ -286,12 +287,7 @@ def test_builtin_rules_file_is_well_formed():
 )
 def test_malformed_file_names_file_and_line(tmp_path, text, line, words):
     p = write(tmp_path, text)
-    with pytest.raises(RuleError) as ei:
-        Redactor.from_files([p])
-    msg = str(ei.value)
-    assert msg.startswith(f"{p}:{line}: "), msg
-    assert words in msg
-    assert "\n" not in msg
+    assert_file_line_error(lambda: Redactor.from_files([p]), p, line, words)
 
 
 def test_unreadable_file(tmp_path):

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from conftest import assert_file_line_error
 from opensre.cli.main import main
 from opensre.correlate import correlate_collection
 from opensre.correlate.runs import UNATTRIBUTED, detect_runs, load_run_rules, parse_run_rules, session_of
@@ -203,11 +204,7 @@ def test_user_rule_names_a_run_first():
 def test_malformed_rule_file_names_file_and_line(tmp_path, text, line, msg):
     f = tmp_path / "runs.yaml"
     f.write_text(text)
-    with pytest.raises(RuleError) as e:
-        load_run_rules([f])
-    one = e.value.one_line()
-    assert one.startswith(f"{f}:{line}: "), one
-    assert msg in one and "\n" not in one
+    assert_file_line_error(lambda: load_run_rules([f]), f, line, msg)
 
 
 def test_rule_file_without_runs_is_empty(tmp_path):

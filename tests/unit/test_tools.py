@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_file_line_error
 from opensre.correlate.tools import BUILTIN_CATALOG, ToolId, ToolIdentifier
 from opensre.errors import RuleError
 
@@ -238,12 +239,7 @@ def test_user_wrapper_and_empty_file(tmp_path):
 )
 def test_malformed_files(tmp_path, text, line, message):
     p = write(tmp_path, text)
-    with pytest.raises(RuleError) as e:
-        ToolIdentifier.from_files([p])
-    msg = str(e.value)
-    assert msg.startswith(f"{p}:{line}: "), msg
-    assert message in msg
-    assert "\n" not in e.value.one_line()
+    assert_file_line_error(lambda: ToolIdentifier.from_files([p]), p, line, message)
 
 
 def test_missing_file(tmp_path):

@@ -72,7 +72,8 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
             findings += classify(t, th)
         tool_findings += _tool_findings(store, run, fs, th)
     sizing = list(facts)
-    extra = [r for r in _resolve(store, sizing_runs or []) if r.run_id not in {x.run_id for x in runs}]
+    ours = {r.run_id for r in runs}
+    extra = [r for r in _resolve(store, sizing_runs or []) if r.run_id not in ours]
     for run in extra:
         sizing += task_facts(store, run, rules, series=False)
     recs = recommend(sizing)
@@ -85,7 +86,7 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
     elif baseline:
         before: list[TaskFacts] = []
         for run in _resolve(store, baseline):
-            if run.run_id not in {r.run_id for r in runs}:
+            if run.run_id not in ours:
                 before += task_facts(store, run, rules, series=False)
         comparison = compare(before, facts, floors) if before else None
     host = store.host(runs[0].host_id) if runs and runs[0].host_id else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model import failed
 from .result import Finding, TaskFacts
 
 GIB = 1 << 30
@@ -33,15 +34,6 @@ class Thresholds:
     over_mem_min_bytes: int = 256 * MIB
     min_task_s: float = 0.5           # shorter tasks get only failed/oom verdicts: their shares are noise
     idle_io_rate: float = 64 * 1024   # bytes/s still counted as no I/O progress
-
-
-SIGPIPE = 13
-
-
-def _sigpipe(t: TaskFacts) -> bool:
-    """Killed by SIGPIPE (or a shell reporting it as 141): its reader stopped early,
-    as `head` does; the normal end of a pipeline, not a failure."""
-    return t.exit_signal == SIGPIPE or (t.exit_signal is None and t.exit_code == 128 + SIGPIPE)
 
 
 def _s(ns: int) -> float:
@@ -75,7 +67,7 @@ def classify(t: TaskFacts, th: Thresholds | None = None) -> list[Finding]:
                                                          if t.oom_limit_bytes else ""),
             peak_rss_bytes=t.peak_rss_bytes, memory_limit_bytes=t.oom_limit_bytes or t.given.memory_bytes,
             memory_source=t.given.memory_source)
-    elif (t.exit_signal or (t.exit_code not in (None, 0))) and not _sigpipe(t):
+    elif failed(t.exit_code, t.exit_signal):
         add("failed", f"exited with signal {t.exit_signal}" if t.exit_signal else f"exit status {t.exit_code}",
             exit_code=t.exit_code, exit_signal=t.exit_signal)
 

@@ -116,12 +116,18 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
             ooms[(ev.pid, ev.start_time_ns)] = ev.data.get("memcg_limit_bytes")
     oom_by_task: dict[str, int | None] = {}
     if ooms:
-        task_of = store.task_ids(run.run_id)
+        owner = store.task_ids(run.run_id)
         for k, lim in ooms.items():
-            if k in task_of:
-                oom_by_task[task_of[k]] = lim
+            if k in owner:
+                oom_by_task[owner[k]] = lim
     ends = {t.task_id: (t.start_time_ns, t.end_time_ns or run.end_time_ns or t.start_time_ns) for t in tasks}
-    peak, stall = _progress(store.task_progress(run.run_id), ends) if series else ({}, {})
+    if series:
+        task_of = store.task_ids(run.run_id)
+        rows = ((task_of.get((x.pid, x.start_time_ns)), x.pid, x.start_time_ns, x.t_ns, x.cpu_ns,
+                 (x.read_bytes or 0) + (x.write_bytes or 0)) for x in store.samples(run.run_id))
+        peak, stall = _progress(rows, ends)
+    else:
+        peak, stall = {}, {}
     host_samples = store.host_samples(run.run_id) if series else []
     out = []
     for t in tasks:

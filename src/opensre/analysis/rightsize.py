@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from ..model import failed
 from .result import Recommendation, TaskFacts
 
 MIN_SAMPLES = 5
@@ -116,5 +117,5 @@ def _retried(ts: list[TaskFacts]) -> int:
     n = 0
     for group in by_name.values():
         group.sort(key=lambda t: t.start_time_ns)
-        n += sum(1 for a in group[:-1] if a.exit_code not in (None, 0) or a.exit_signal)
+        n += sum(1 for a in group[:-1] if failed(a.exit_code, a.exit_signal))
     return n

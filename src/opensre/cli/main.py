@@ -270,18 +270,10 @@ def cmd_run(args) -> int:
         print(run_summary(res.run, procs, str(store.path)), file=sys.stderr)
     if args.html:
         _try(_write_report, store, res.run.run_id, args.html)
-        _give_to_invoking_user(args.html)
+        from ..store import give_to_invoking_user
+
+        give_to_invoking_user(args.html)
     return res.exit_status
-
-
-def _give_to_invoking_user(path: str) -> None:
-    """Under sudo, a file written for the user belongs to the user (as the store does)."""
-    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
-    if uid and os.geteuid() == 0:
-        try:
-            os.chown(path, int(uid), int(gid or uid))
-        except OSError:
-            pass
 
 
 def cmd_collect(args) -> int:

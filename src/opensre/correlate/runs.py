@@ -49,7 +49,7 @@ from typing import Iterable
 
 
 from ..errors import RuleError
-from ..rulefile import config_path, failer, parse_yaml
+from ..rulefile import config_path, failer, fields as rule_fields, parse_yaml
 from ..model import Process
 from .tasks import Correlator, Key, Tree, key
 from .tools import ToolIdentifier
@@ -316,7 +316,7 @@ def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
     rules = []
     for item in items:
         line, lines = item["__line__"], item["__lines__"]
-        fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
+        fields = rule_fields(item)
         for k in fields:
             if k not in _RULE_KEYS:
                 fail(lines[k], f"runs: unknown key {k!r} (expected {', '.join(_RULE_KEYS)})")

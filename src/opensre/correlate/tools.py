@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn, Sequence
 
-from ..rulefile import config_path, failer, read_yaml
+from ..rulefile import config_path, fields, read_rule_doc
 
 __all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "user_rules_path"]
 
@@ -354,27 +354,13 @@ _OPTION = re.compile(r"[-+][^\s=]+")
 Fail = Callable[[int | None, str], NoReturn]
 
 
-def _fields(m: dict) -> dict:
-    # Not popped: a YAML alias can make two places share one dict.
-    return {k: v for k, v in m.items() if k not in ("__line__", "__lines__")}
-
-
 def _load_file(path: Path, tools: dict[str, _Tool], renames: list[_Rename], excludes: list[_Match]) -> None:
     """Parses one rule file into the accumulators. Raises RuleError naming the file and line."""
 
-    fail = failer(str(path), _HINT)
-    doc = read_yaml(path, fail)
-
-    if doc is None:  # an empty file is a valid, empty rule set
+    doc, fail = read_rule_doc(path, _HINT, _TOP_KEYS)
+    if doc is None:
         return
-    if not isinstance(doc, dict):
-        fail(1, "expected a mapping with 'tools', 'rename' and/or 'exclude'")
     lines = doc["__lines__"]
-    for key in _fields(doc):
-        if key not in _TOP_KEYS:
-            fail(lines[key], f"unknown key {key!r} (expected one of {', '.join(_TOP_KEYS)})")
-    if doc.get("version", 1) != 1:
-        fail(lines["version"], f"unsupported version {doc['version']!r} (expected 1)")
 
     def items(key: str) -> list[dict]:
         value = doc.get(key) or []
@@ -394,14 +380,14 @@ def _load_file(path: Path, tools: dict[str, _Tool], renames: list[_Rename], excl
     for item in items("rename"):
         renames.append(_parse_rename(item, fail))
     for item in items("exclude"):
-        for key in _fields(item):
+        for key in fields(item):
             if key != "match":
                 fail(item["__lines__"][key], f"exclude: unknown key {key!r} (expected 'match')")
         excludes.append(_parse_match(item, fail, "exclude"))
 
 
 def _parse_tool(item: dict, fail: Fail) -> _Tool:
-    f, line, key_lines = _fields(item), item["__line__"], item["__lines__"]
+    f, line, key_lines = fields(item), item["__line__"], item["__lines__"]
     name = f.get("name")
     if not isinstance(name, str) or not name.strip():
         fail(line, "tool without a 'name' (quote names YAML reads as other types, e.g. 'yes')")
@@ -460,7 +446,7 @@ def _parse_match(item: dict, fail: Fail, what: str) -> _Match:
     m = item.get("match")
     if not isinstance(m, dict):
         fail(item["__lines__"].get("match", item["__line__"]), f"{what}: 'match' must be a mapping")
-    f, key_lines = _fields(m), m["__lines__"]
+    f, key_lines = fields(m), m["__lines__"]
     if not f:
         fail(m["__line__"], f"{what}: 'match' is empty, it would match every process")
     for key, value in f.items():
@@ -478,7 +464,7 @@ def _parse_match(item: dict, fail: Fail, what: str) -> _Match:
 
 
 def _parse_rename(item: dict, fail: Fail) -> _Rename:
-    f, line, key_lines = _fields(item), item["__line__"], item["__lines__"]
+    f, line, key_lines = fields(item), item["__line__"], item["__lines__"]
     for key in f:
         if key not in ("match", "tool", "subcommand", "category"):
             fail(key_lines[key], f"rename: unknown key {key!r} (expected match, tool, subcommand, category)")

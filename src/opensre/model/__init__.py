@@ -1,5 +1,5 @@
-from .process import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample
+from .process import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, failed
 from .task import Task, ToolUse
 
 __all__ = ["Event", "Exec", "Host", "Process", "Run", "Sample", "Task", "ToolUse", "PROCESS_FIELDS",
-           "SAMPLE_FIELDS"]
+           "SAMPLE_FIELDS", "failed"]

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 
+SIGPIPE = 13
+
+
+def failed(exit_code: int | None, exit_signal: int | None) -> bool:
+    """A non-zero exit or a killing signal, except SIGPIPE (or a shell reporting it
+    as 141): its reader stopped early, as `head` does, the normal end of a pipeline."""
+    if exit_signal:
+        return exit_signal != SIGPIPE
+    return exit_code not in (None, 0, 128 + SIGPIPE)
+
+
 @dataclass
 class Process:
     """One process (thread group), from its fork to its reaping.

@@ -25,7 +25,7 @@ from typing import Callable, Iterable, NoReturn, Union
 
 
 
-from ..rulefile import config_path, failer, read_yaml
+from ..rulefile import config_path, fields as rule_fields, read_rule_doc
 
 BUILTIN_RULES = Path(__file__).with_name("rules.yaml")
 MASK = "***"
@@ -198,20 +198,10 @@ def _load_file(path: Path, rules: dict[str, Rule]) -> None:
     """Parses one rule file into `rules` (name -> rule, in order), applying its
     `disable` list first. Raises RuleError naming the file and line."""
 
-    fail = failer(str(path), _HINT)
-    doc = read_yaml(path, fail)
-
-    if doc is None:  # an empty file is a valid, empty rule set
+    doc, fail = read_rule_doc(path, _HINT, ("version", "disable", "rules"))
+    if doc is None:
         return
-    if not isinstance(doc, dict):
-        fail(1, "expected a mapping with 'rules' and/or 'disable'")
-    lines = doc.pop("__lines__")
-    doc.pop("__line__")
-    for key in doc:
-        if key not in ("version", "disable", "rules"):
-            fail(lines[key], f"unknown key {key!r} (expected 'version', 'disable' or 'rules')")
-    if doc.get("version", 1) != 1:
-        fail(lines["version"], f"unsupported version {doc['version']!r} (expected 1)")
+    lines = doc["__lines__"]
 
     disable = doc.get("disable") or []
     if not _str_list(disable):
@@ -238,7 +228,7 @@ def _load_file(path: Path, rules: dict[str, Rule]) -> None:
 
 def _parse_rule(item: dict, fail: Callable[[int | None, str], NoReturn]) -> Rule:
     line = item["__line__"]
-    fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
+    fields = rule_fields(item)
     name = fields.get("name")
     if not isinstance(name, str) or not name.strip():
         fail(line, "rule without a 'name'")

@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..errors import OpenSREError, ReportError
 from ..model import Process, Run, Task
+from ..model import failed as failed_exit
 from ..store import Store
 from .summary import exit_text, fmt_bytes, fmt_s
 
@@ -61,7 +62,7 @@ class ReportLimits:
 # -- small pure helpers (unit-tested) ------------------------------------------------
 
 def failed(x) -> bool:
-    return bool(x.exit_signal) or (x.exit_code is not None and x.exit_code != 0)
+    return failed_exit(x.exit_code, x.exit_signal)
 
 
 def task_type(name: str) -> str:

@@ -373,27 +373,6 @@ class Store:
             f"UNION SELECT p.task_id, p.argv FROM processes p WHERE {where} AND p.task_id IS NOT NULL "
             "AND p.exec_count = 0 AND p.observed_since_ns IS NOT NULL", (parent, *args, *args))
 
-    def task_progress(self, run_id: str) -> Iterator[tuple]:
-        """(task_id, pid, start_time_ns, t_ns, cpu_ns, io_bytes) per sample, by
-        process and time; a process without stored samples gives one row at its exit."""
-        where, args = self._members(run_id)
-        parent = self._parent(run_id) or run_id
-        seen = set()
-        for r in self.db.execute(
-                "SELECT p.task_id, x.pid, x.start_time_ns, x.t_ns, x.cpu_ns, "
-                "COALESCE(x.read_bytes,0) + COALESCE(x.write_bytes,0) FROM samples x JOIN processes p "
-                "ON p.run_id=x.run_id AND p.pid=x.pid AND p.start_time_ns=x.start_time_ns "
-                f"WHERE x.run_id=? AND {where} ORDER BY x.pid, x.start_time_ns, x.t_ns", (parent, *args)):
-            seen.add((r[1], r[2]))
-            yield r
-        for r in self.db.execute(
-                "SELECT p.task_id, p.pid, p.start_time_ns, p.end_time_ns, "
-                "COALESCE(p.cpu_user_ns,0) + COALESCE(p.cpu_system_ns,0), "
-                f"COALESCE(p.read_bytes,0) + COALESCE(p.write_bytes,0) FROM processes p WHERE {where} "
-                "AND p.complete=1 AND p.end_time_ns IS NOT NULL", args):
-            if (r[1], r[2]) not in seen:
-                yield r
-
     def tool_waits(self, run_id: str) -> Iterator[tuple]:
         """Each tool use with its exec'd process's waits and threads: (task_id, tool,
         subcommand, pid, start, end, cpu_ns, peak_rss, exit_code, exit_signal, runq, blocked,
@@ -490,13 +469,19 @@ def _alive(pid) -> bool:
     return True
 
 
-def _give_to_sudo_user(path: Path) -> None:
+def give_to_invoking_user(*paths: str | Path) -> None:
+    """Under sudo, files written for the user belong to the user (so `opensre runs`,
+    `top` and reports work without root afterwards)."""
     uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
     if os.geteuid() != 0 or not uid:
         return
-    for p in (path.parent, path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+    for p in paths:
         try:
-            if p.exists():
+            if os.path.exists(p):
                 os.chown(p, int(uid), int(gid or uid))
         except OSError:
             pass
+
+
+def _give_to_sudo_user(path: Path) -> None:
+    give_to_invoking_user(path.parent, path, Path(f"{path}-wal"), Path(f"{path}-shm"))

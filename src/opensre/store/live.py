@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from .db import _alive
+from .db import _alive, give_to_invoking_user
 
 FIELDS = ["pid", "start_time_ns", "ppid", "parent_start_time_ns", "exe", "comm", "argv", "cpu_ns", "rss_bytes",
           "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes"]
@@ -27,13 +27,7 @@ def write_snapshot(store_path: str | Path, run_id: str, doc: dict) -> None:
     f = d / f"{run_id}.json"
     tmp = d / f".{run_id}.json.tmp"
     tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
-    if uid and os.geteuid() == 0:  # readable by the user who ran sudo, as the store is
-        for p in (d, tmp):
-            try:
-                os.chown(p, int(uid), int(gid or uid))
-            except OSError:
-                pass
+    give_to_invoking_user(d, tmp)  # readable by the user who ran sudo, as the store is
     os.replace(tmp, f)
 
 
