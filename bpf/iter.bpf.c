@@ -24,7 +24,7 @@ int sample_tasks(struct bpf_iter__task *ctx)
 	__u64 start = BPF_CORE_READ(leader, start_boottime);
 	if (tv->start_ns && tv->start_ns != start)
 		return 0;
-	if (t->flags & 0x4 /* PF_EXITING: its counters are being folded into acc */)
+	if (t->flags & OSRE_PF_EXITING) /* its counters are being folded into acc */
 		return 0;
 
 	struct osre_task_sample s = {};

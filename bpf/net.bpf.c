@@ -5,6 +5,9 @@
  * context of the process doing the I/O, with the byte count: per-process bytes
  * without per-packet hooks (net_dev_xmit/netif_receive_skb run in softirq and
  * cannot be attributed). Only inet sockets count (unix sockets are local IPC).
+ * Before 6.3 those tracepoints do not exist: the fexit programs on the inet
+ * proto ops see the same calls and return values (compat.h); the loader keeps
+ * one of the two pairs.
  * A connection's owner is whoever first moves bytes through it: an accepted
  * socket turns ESTABLISHED in softirq, where `current` means nothing.
  * Addresses and sizes only: payloads are never read.
@@ -17,10 +20,6 @@
 #include "include/maps.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 
 struct conn_val {
 	__u32 pid; /* owner tgid, 0 until known */
@@ -42,7 +41,7 @@ struct {
 static __always_inline int inet_family(struct sock *sk)
 {
 	__u16 f = sk->__sk_common.skc_family;
-	return f == AF_INET || f == AF_INET6;
+	return f == OSRE_AF_INET || f == OSRE_AF_INET6;
 }
 
 static __always_inline void count(struct sock *sk, int ret, int tx)
@@ -80,12 +79,41 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+/* before 6.3: what sock_sendmsg_nosec()/sock_recvmsg_nosec() called, and returned */
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(on_inet_send, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	count(sock->sk, ret, 1);
+	return 0;
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(on_inet6_send, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	count(sock->sk, ret, 1);
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(on_inet_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	count(sock->sk, ret, 0);
+	return 0;
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(on_inet6_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	count(sock->sk, ret, 0);
+	return 0;
+}
+
 static __always_inline void fill_addrs(struct conn_val *c, const struct sock *sk)
 {
 	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	c->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (c->family == AF_INET) {
+	if (c->family == OSRE_AF_INET) {
 		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__builtin_memcpy(c->saddr, &s, 4);
@@ -99,7 +127,7 @@ static __always_inline void fill_addrs(struct conn_val *c, const struct sock *sk
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != OSRE_IPPROTO_TCP)
 		return 0;
 	__u64 key = (__u64)sk;
 

@@ -9,8 +9,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define PAGE_COUNTER_UNLIMITED (0x7fffffffffffffffULL / 4096)
-
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_oom_victim, struct task_struct *victim)
 {
@@ -41,9 +39,11 @@ int BPF_PROG(on_oom_victim, struct task_struct *victim)
 	e->memcg_usage_pages = 0;
 	/* the limit that bites is the tightest one on the path to the root */
 	struct page_counter *pc = memcg ? &memcg->memory : 0;
+	/* PAGE_COUNTER_MAX: LONG_MAX in pages of the running kernel */
+	__u64 unlimited = 0x7fffffffffffffffULL / (page_size ? page_size : 4096);
 	for (int i = 0; i < 8 && pc; i++) {
 		__u64 max = BPF_CORE_READ(pc, max);
-		if (max && max < PAGE_COUNTER_UNLIMITED &&
+		if (max && max < unlimited &&
 		    (!e->memcg_limit_pages || max < e->memcg_limit_pages)) {
 			e->memcg_limit_pages = max;
 			e->memcg_usage_pages = BPF_CORE_READ(pc, usage.counter);

@@ -25,9 +25,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* signal_struct flag, include/linux/sched/signal.h; unchanged since 2.6 */
-#define SIGNAL_GROUP_EXIT 0x00000004
-
 /* host-wide denylist, keyed by comm */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -139,6 +136,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	tv.ppid = ptgid;
 	tv.parent_start_ns = rp->group_leader->start_boottime;
 	tv.nthreads = 1;
+	tv.flags = OSRE_TV_MAXRSS_BASE; /* a new signal_struct: maxrss starts at 0 */
 	if (bpf_map_update_elem(&tracked, &ctgid, &tv, BPF_ANY)) {
 		stat_inc(OSRE_STAT_TRACK_FULL);
 		return 0;
@@ -188,7 +186,13 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	if (!e)
 		return 0;
 	fill_hdr(&e->hdr, OSRE_EV_EXEC, sizeof(*e));
-	fill_ident(&e->id, task, 1, lookup_tracked(task, tgid));
+	struct track_val *cur = lookup_tracked(task, tgid);
+	if (cur) {
+		/* exec_mmap() has folded the old image's peak into maxrss (compat.h) */
+		cur->exec_maxrss = task->signal->maxrss;
+		cur->flags |= OSRE_TV_MAXRSS_BASE;
+	}
+	fill_ident(&e->id, task, 1, cur);
 	fill_ctx(&e->ctx, task);
 	e->flags = 0;
 	e->argv_len = 0;
@@ -240,7 +244,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 static __always_inline int exit_status(struct task_struct *t)
 {
 	struct signal_struct *sig = t->signal;
-	if (sig->flags & SIGNAL_GROUP_EXIT)
+	if (sig->flags & OSRE_SIGNAL_GROUP_EXIT)
 		return sig->group_exit_code;
 	return t->group_leader->exit_code;
 }
@@ -285,6 +289,15 @@ int BPF_PROG(on_exit, struct task_struct *task)
 			__u64 rss = mm_rss_pages(mm);
 			a->hiwater_pages = hw > rss ? hw : rss;
 			a->rss_exit_pages = rss;
+		} else {
+			/* exit_mm() ran first (6.1 and older, compat.h): the peak from maxrss */
+			struct track_val *etv = lookup_tracked(task, tgid);
+			a->flags |= OSRE_EXIT_NO_MM;
+			__u64 maxrss = task->signal->maxrss;
+			if (etv && (etv->flags & OSRE_TV_MAXRSS_BASE) && maxrss > etv->exec_maxrss)
+				a->hiwater_pages = maxrss;
+			else
+				a->flags |= OSRE_EXIT_HWM_SAMPLED;
 		}
 	}
 	/* this thread's own counters are final here: what follows (freeing its mm,

@@ -22,11 +22,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+static __always_inline void on_switch_common(struct task_struct *prev, struct task_struct *next,
+					     unsigned int prev_state)
 {
-	if ((prev_state & TASK_UNINTERRUPTIBLE) && !(prev_state & TASK_NOLOAD)) {
+	if ((prev_state & OSRE_TASK_UNINTERRUPTIBLE) && !(prev_state & OSRE_TASK_NOLOAD)) {
 		/* per-thread state is created at a tracked thread's first D sleep, not
 		 * at every fork: most processes never block in D */
 		struct tstate *s = bpf_task_storage_get(&tstore, prev, 0, 0);
@@ -39,10 +38,10 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 			s->off_ts = bpf_ktime_get_ns();
 	}
 	if (!BPF_CORE_READ_BITFIELD(next, sched_contributes_to_load))
-		return 0;
+		return;
 	struct tstate *s = bpf_task_storage_get(&tstore, next, 0, 0);
 	if (!s || !s->off_ts)
-		return 0;
+		return;
 	__u64 el = bpf_ktime_get_ns() - s->off_ts;
 	__u64 rq_wait = 0;
 	__u64 queued = next->sched_info.last_queued;
@@ -53,5 +52,22 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		rq_wait = clock - queued;
 	s->blocked_ns += el > rq_wait ? el - rq_wait : 0;
 	s->off_ts = 0;
+}
+
+/* 5.18+: the tracepoint passes the state the task switched out in */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	on_switch_common(prev, next, prev_state);
+	return 0;
+}
+
+/* before 5.18 (compat.h): three arguments; the state is read from the task,
+ * as the tracepoint itself did then. The loader keeps one of the two. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch_state, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_switch_common(prev, next, task_state(prev));
 	return 0;
 }

@@ -29,6 +29,11 @@ enum osre_track_state {
 	OSRE_DENIED = 2, /* host-wide mode: matched the denylist; children re-evaluated at exec */
 };
 
+/* track_val.flags */
+enum osre_track_flags {
+	OSRE_TV_MAXRSS_BASE = 1, /* exec_maxrss is known (seen forked or exec'd) */
+};
+
 enum osre_exec_flags {
 	OSRE_ARGV_TRUNCATED = 1,
 	OSRE_FILENAME_TRUNCATED = 2,
@@ -39,6 +44,8 @@ enum osre_exec_flags {
 enum osre_exit_flags {
 	OSRE_EXIT_NO_ACC = 1, /* per-thread I/O accumulator missing (map full): io is inclusive */
 	OSRE_EXIT_OOM_KILLED = 2, /* chosen as the OOM killer's victim */
+	OSRE_EXIT_HWM_SAMPLED = 4, /* no mm at exit and no exact peak (compat.h): use the series */
+	OSRE_EXIT_NO_MM = 8,       /* the mm was gone at exit: rss_exit_pages unknown */
 };
 
 enum osre_conn_flags {

@@ -7,6 +7,7 @@
 #define OPENSRE_MAPS_H
 
 #include "include/abi.h"
+#include "include/compat.h"
 
 /* set by the loader before load (rodata) */
 const volatile __u32 host_wide = 0;        /* 1: track every new process unless denied */
@@ -18,7 +19,8 @@ struct track_val {
 	__u32 ppid;  /* creating parent, 0 for roots seeded by user space */
 	__u64 parent_start_ns;
 	__u32 nthreads; /* threads the group ever had; 0 = unknown (seen after it started) */
-	__u32 _pad;
+	__u32 flags;    /* osre_track_flags */
+	__u64 exec_maxrss; /* signal->maxrss at the last exec (earlier images' peaks), pages */
 };
 
 /* per thread group: what exited threads leave behind, plus group-level counters
@@ -43,9 +45,6 @@ struct tstate {
 	__u64 off_ts;     /* switched out blocked (D) at (ktime ns); 0 otherwise */
 	__u64 blocked_ns; /* settled D-state time */
 };
-
-#define TASK_UNINTERRUPTIBLE 0x2
-#define TASK_NOLOAD 0x400 /* TASK_IDLE: kernel threads idling in D, not waiting on I/O */
 
 /* blocked time including a D sleep still in progress at `now` (for samples) */
 static __always_inline __u64 tstate_blocked_now(struct tstate *s, __u64 now)
@@ -175,16 +174,6 @@ static __always_inline struct acc_val *acc_of(struct task_struct *t, __u32 tgid,
 		return 0;
 	}
 	return bpf_map_lookup_elem(&acc, &tgid);
-}
-
-static __always_inline __u64 mm_rss_pages(struct mm_struct *mm)
-{
-	/* same arithmetic as /proc/PID/status VmRSS: percpu_counter .count of the
-	 * file, anon and shmem counters (swap entries are not resident) */
-	__s64 f = mm->rss_stat[0].count;
-	__s64 a = mm->rss_stat[1].count;
-	__s64 s = mm->rss_stat[3].count;
-	return (f > 0 ? f : 0) + (a > 0 ? a : 0) + (s > 0 ? s : 0);
 }
 
 #endif /* OPENSRE_MAPS_H */

@@ -12,6 +12,8 @@ usage: truth.py MODE [ARGS]
   threads N DIR           N threads, each burns CPU and writes 1 MiB
   procs N DIR             multiprocessing: N children doing `io`, each reports too
   kill SIGNAL             report, then kill itself with SIGNAL
+  mixed MIB SECONDS NETMIB touch MIB, burn SECONDS of CPU, send NETMIB over loopback
+                          TCP from a thread to the main thread (reports both counts)
 """
 
 import json
@@ -67,6 +69,34 @@ def report(extra: dict | None = None, exit_after: bool = True) -> None:
         os._exit(0)
 
 
+def loopback_tcp(n: int) -> tuple[int, int]:
+    """n bytes from a thread to this thread over loopback TCP: (sent, received)."""
+    import socket
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    sent = [0]
+
+    def send():
+        with socket.create_connection(srv.getsockname()) as c:
+            block = b"\0" * (1 << 20)
+            while sent[0] < n:
+                sent[0] += c.send(block[:min(len(block), n - sent[0])])
+
+    t = threading.Thread(target=send)
+    t.start()
+    conn, _ = srv.accept()
+    got = 0
+    while True:
+        b = conn.recv(1 << 20)
+        if not b:
+            break
+        got += len(b)
+    t.join()
+    conn.close()
+    srv.close()
+    return sent[0], got
+
+
 def child(d: str, idx: int) -> None:
     do_io(d, 2 + idx, f"c{idx}")
     burn(0.1)
@@ -100,6 +130,13 @@ def main() -> None:
             p.join()
         burn(0.1)
         report({"role": "parent", "children": [p.pid for p in ps]})
+    elif mode == "mixed":
+        buf = bytearray(int(args[0]) << 20)
+        for i in range(0, len(buf), 4096):
+            buf[i] = 1
+        burn(float(args[1]))
+        sent, received = loopback_tcp(int(args[2]) << 20)
+        report({"tcp_sent": sent, "tcp_received": received})
     elif mode == "kill":
         import signal
 

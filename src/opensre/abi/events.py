@@ -17,7 +17,7 @@ CWD_MAX = 512
 EV_EXEC, EV_EXIT, EV_OOM, EV_CONN = 2, 3, 4, 5
 TRACKED, DENIED = 1, 2
 ARGV_TRUNCATED, FILENAME_TRUNCATED, EXEC_DENIED, CWD_TRUNCATED = 1, 2, 4, 8
-EXIT_NO_ACC, EXIT_OOM_KILLED = 1, 2
+EXIT_NO_ACC, EXIT_OOM_KILLED, EXIT_HWM_SAMPLED, EXIT_NO_MM = 1, 2, 4, 8
 CONN_ACTIVE, CONN_OPEN = 1, 2
 
 (STAT_EVENTS, _STAT_RESERVED, STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_TRACK_FULL, STAT_ACC_FULL,
@@ -103,7 +103,7 @@ class TrackVal(ctypes.Structure):
     """value of the `tracked` map (struct track_val in proc.bpf.c)"""
 
     _fields_ = [("start_ns", u64), ("state", u32), ("ppid", u32), ("parent_start_ns", u64),
-                ("nthreads", u32), ("_pad", u32)]
+                ("nthreads", u32), ("flags", u32), ("exec_maxrss", u64)]
 
 
 # C struct name in BTF -> mirror, for the layout test

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 
 from . import libbpf
 
+KIND_PTR = 2
 KIND_STRUCT = 4
 KIND_UNION = 5
+KIND_TYPEDEF = 8
+KIND_FUNC = 12
+KIND_FUNC_PROTO = 13
 KIND_VAR = 14
 KIND_DATASEC = 15
 
@@ -61,6 +65,24 @@ def struct_layout(btf, name: str) -> tuple[int, list[Field]]:
         bit_off = m.offset & 0xFFFFFF if kflag else m.offset
         fields.append(Field(_name(btf, m.name_off), bit_off // 8, l.btf__resolve_size(btf, m.type)))
     return t.size_or_type, fields
+
+
+def func_proto_params(btf, type_id: int) -> int:
+    """Parameters of the function prototype that `type_id` names, through typedefs
+    and pointers (a tracepoint's `btf_trace_<name>` typedef); -1 if it names none."""
+    l = libbpf.lib()
+    for _ in range(8):
+        p = l.btf__type_by_id(btf, type_id)
+        if not p:
+            return -1
+        t = _BtfType.from_address(p)
+        kind = (t.info >> 24) & 0x1F
+        if kind == KIND_FUNC_PROTO:
+            return t.info & 0xFFFF
+        if kind not in (KIND_TYPEDEF, KIND_PTR, KIND_FUNC):
+            return -1
+        type_id = t.size_or_type
+    return -1
 
 
 def datasec_vars(btf, section: str) -> dict[str, Field]:

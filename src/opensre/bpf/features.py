@@ -43,12 +43,18 @@ def require_basics(btf_override: str | None = None) -> None:
             "or point OPENSRE_BTF at a BTF file for this kernel (e.g. from btfhub)")
 
 
+BPF_MAP_TYPE_TASK_STORAGE = 29
+LOCKDOWN = "/sys/kernel/security/lockdown"
+
+
 @dataclass
 class Check:
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    warn: str = ""  # works, but without something (e.g. a family's older-kernel variant)
+    log: str = ""   # the verifier's log, for --verbose
 
 
 def probe_all(btf_override: str | None = None) -> list[Check]:
@@ -67,14 +73,33 @@ def probe_all(btf_override: str | None = None) -> list[Check]:
     except FeatureUnsupported as e:
         out.append(Check("libbpf", False, str(e), e.hint))
         return out
-    tracefs = Path("/sys/kernel/tracing/events").is_dir()
-    out.append(Check("tracefs", tracefs, "/sys/kernel/tracing" if tracefs else "not mounted",
-                     "" if tracefs else "only classic tracepoints need it: mount -t tracefs nodev /sys/kernel/tracing"))
+    # no program needs tracefs: every hook is a BTF tracepoint, fexit or iterator
+    mode = lockdown_mode()
+    if mode == "confidentiality":
+        out.append(Check("lockdown", False, "kernel lockdown is in confidentiality mode",
+                         "it forbids reading kernel memory from BPF: boot with lockdown=integrity or none"))
+    elif mode:
+        out.append(Check("lockdown", True, mode))
     if priv:
         l = libbpf.lib()
         rb = l.libbpf_probe_bpf_map_type(libbpf.BPF_MAP_TYPE_RINGBUF, None) == 1
         out.append(Check("ring buffer maps", rb, "supported" if rb else "unsupported",
-                         "" if rb else "needs a kernel with BPF_MAP_TYPE_RINGBUF (5.8+ features)"))
+                         "" if rb else "OpenSRE needs Linux 5.8+ (BPF_MAP_TYPE_RINGBUF)"))
+        ts = l.libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, None) == 1
+        out.append(Check("task storage maps", ts, "supported" if ts else "unsupported",
+                         "" if ts else "the lifecycle probes need Linux 5.11+ (BPF_MAP_TYPE_TASK_STORAGE)"))
         # tp_btf support is proven by loading our own programs (doctor does), not by
         # libbpf's generic probe, which cannot name an attach target for tracing programs
     return out
+
+
+def lockdown_mode(path: str = LOCKDOWN) -> str:
+    """The active kernel lockdown mode ("none", "integrity", "confidentiality"), "" if unknown."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return ""
+    for word in text.split():
+        if word.startswith("["):
+            return word.strip("[]")
+    return ""

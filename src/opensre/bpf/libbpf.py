@@ -90,9 +90,18 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
 
 
+# va_list is at most 32 bytes (x86-64: 24, arm64: 32); copying it is what
+# va_copy does there, so one copy measures the message and the other prints it
+_VA_LIST_COPY = 32
+
+
 @PRINT_FN
 def _print_cb(level, fmt, va):  # pragma: no cover - called from C
-    buf = ctypes.create_string_buffer(8192)
+    # libbpf hands the whole verifier log over in one message: size the buffer
+    # to it (a fixed buffer cut off the verifier's final, explaining line)
+    probe = ctypes.create_string_buffer(ctypes.string_at(va, _VA_LIST_COPY), _VA_LIST_COPY)
+    n = _libc.vsnprintf(None, 0, fmt, probe)
+    buf = ctypes.create_string_buffer(max(n, 0) + 1)
     _libc.vsnprintf(buf, len(buf), fmt, va)
     _log_lines.append(buf.value.decode("utf-8", "replace"))
     return 0

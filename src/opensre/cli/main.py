@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
             for fam, what in (("sched", "off-CPU split: I/O wait vs sleep"), ("net", "network bytes and TCP connections"),
                               ("oom", "OOM kills"), ("samples", "per-process time series")):
                 sp.add_argument(f"--no-{fam}", action="store_true", help=f"switch off the {fam} probes ({what})")
+            sp.add_argument("--require", action="append", default=[], metavar="FAMILY",
+                            choices=["sched", "net", "oom", "samples"],
+                            help="fail, instead of continuing without it, when this kernel cannot run "
+                                 "this probe family (repeatable)")
 
     r = sub.add_parser("run", help="run a command and observe it and everything it starts",
                        usage="opensre run [options] -- CMD [ARGS...]")
@@ -229,7 +233,11 @@ def _opts(args, host_wide: bool):
     from ..collect.collector import FAMILIES
 
     fams = tuple(f for f in FAMILIES if not getattr(args, f"no_{f}"))
+    for f in args.require:
+        if f not in fams:
+            raise UsageError(f"--require {f} contradicts --no-{f}")
     o = CollectorOptions(host_wide=host_wide, ringbuf_bytes=args.ringbuf_size, families=fams,
+                         required=tuple(args.require),
                          sample_interval_s=args.interval,
                          live=getattr(args, "live", False) if host_wide else not getattr(args, "no_live", False))
     if args.drain_ms:
@@ -575,42 +583,18 @@ def cmd_top(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from ..bpf import features
-    from ..bpf.loader import BpfObject
+    from ..bpf import families, features
 
-    ok = True
-    for c in features.probe_all():
-        mark = "ok  " if c.ok else "FAIL"
-        print(f"[{mark}] {c.name}: {c.detail}" + (f"\n       fix: {c.fix}" if c.fix else ""))
-        ok &= c.ok or c.name == "tracefs"
-    if not ok:
-        return EXIT_ERROR
-    from ..collect.collector import _FAMILY_OBJECT, _SHARED_MAPS
-
-    core = None
-    try:
-        for name in ["proc"] + list(_FAMILY_OBJECT.values()):
-            try:
-                o = BpfObject(name)
-                if core is not None:
-                    o.share_maps(core, _SHARED_MAPS)
-                o.load()
-                o.attach()
-                print(f"[ok  ] {name}.bpf.o loads and attaches: {', '.join(o.programs())}")
-            except OpenSREError as e:
-                ok = False
-                print(f"[FAIL] {name}.bpf.o: {e.one_line()}")
-                if args.verbose and getattr(e, "log", ""):
-                    print(e.log)
-                continue
-            if core is None:
-                core = o
-            else:
-                o.close()
-    finally:
-        if core is not None:
-            core.close()
-    return 0 if ok else EXIT_ERROR
+    checks = features.probe_all()
+    if all(c.ok for c in checks):
+        checks += families.check_all()
+    for c in checks:
+        mark = "FAIL" if not c.ok else "warn" if c.warn else "ok  "
+        print(f"[{mark}] {c.name}: {c.detail}" + (f"\n       {c.warn}" if c.warn else "")
+              + (f"\n       fix: {c.fix}" if c.fix and not c.ok else ""))
+        if args.verbose and c.log:
+            print(c.log)
+    return 0 if all(c.ok for c in checks) else EXIT_ERROR
 
 
 COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,

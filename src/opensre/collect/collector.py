@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..abi import events as abi
-from ..bpf import BpfObject
+from ..bpf import BpfObject, families
+from ..bpf.features import require_basics
 from ..errors import StoreError
 from ..model import Event, Exec, Process, Run, Sample
 from ..store import Store
@@ -38,9 +39,7 @@ DEFAULT_DENYLIST = [
 
 # probe families beyond the lifecycle core, each its own object (bpf/<name>.bpf.c);
 # every one can be switched off (docs/probes.md lists what each costs)
-FAMILIES = ("sched", "net", "oom", "samples")
-_FAMILY_OBJECT = {"sched": "sched", "net": "net", "oom": "oom", "samples": "iter"}
-_SHARED_MAPS = ["tracked", "acc", "tstore", "stats", "events"]
+FAMILIES = families.FAMILIES
 
 
 @dataclass
@@ -49,6 +48,9 @@ class CollectorOptions:
     ringbuf_bytes: int = 8 << 20
     drain_interval_ms: int = 100
     families: tuple[str, ...] = FAMILIES
+    # families that must load: without one of these, start() fails instead of
+    # continuing with what this kernel supports
+    required: tuple[str, ...] = ()
     sample_interval_s: float = 1.0
     # the collector yields the CPU to the workload: on a saturated host its work
     # waits (the ring buffer holds the events) instead of slowing the workload
@@ -112,9 +114,12 @@ class Collector:
         self._events: list[Event] = []
         self._host_samples: list = []
         self._cum: dict[tuple[int, int], tuple] = {}  # last cumulative counters per process
+        self._rss_max: dict[tuple[int, int], int] = {}  # largest sampled RSS per live process
         self._ctx_cache: dict[tuple[int, int], tuple] = {}  # (cgroup ids) -> resolved context
         self._exec_cache: dict[tuple[bytes, bytes], tuple] = {}  # (argv, cwd bytes) -> (argv, redacted, cwd)
         self.extra: dict[str, BpfObject] = {}
+        self.families: tuple[str, ...] = ()  # the ones running (start() fills it)
+        self.net_bytes = False  # the net family's variant counts per-process bytes
         self.host_sampler = HostSampler()
         self._next_sample = 0.0
         self.decode_errors = 0
@@ -123,33 +128,56 @@ class Collector:
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        o = BpfObject("proc", btf_path=self.opts.btf_path)
-        try:
-            size = max(4096, 1 << (max(self.opts.ringbuf_bytes, 4096) - 1).bit_length())
+        """Load and attach the lifecycle core, then every family asked for that this
+        kernel supports (bpf/families.py). What ran, in which variant, and what
+        could not is recorded on the run (`run.probes`)."""
+        require_basics(self.opts.btf_path)
+        kbtf = families.KernelBtf(self.opts.btf_path)
+        size = max(4096, 1 << (max(self.opts.ringbuf_bytes, 4096) - 1).bit_length())
+        rodata = dict(host_wide=int(self.opts.host_wide), wakeup_bytes=max(size // 4, 1), page_size=PAGE)
+
+        def configure_core(o: BpfObject) -> None:
             o.set_max_entries("events", size)
-            o.set_rodata(host_wide=int(self.opts.host_wide), wakeup_bytes=max(size // 4, 1))
-            o.load()
+            o.set_rodata(**rodata)
+
+        def before_attach(o: BpfObject) -> None:
             if self.opts.host_wide:
                 deny = o.map("deny_comm")
                 for comm in self.opts.denylist:
                     deny.update(comm.encode()[:15].ljust(16, b"\0"), b"\1")
                 # never observe ourselves
                 o.map("tracked").update(ctypes.c_uint32(os.getpid()), abi.TrackVal(0, abi.DENIED))
-            o.attach()
-            self.obj = o
+
+        probes = {f: "off" for f in FAMILIES}
+        try:
+            core = families.load_family(families.CORE, kbtf, btf_path=self.opts.btf_path,
+                                        configure=configure_core, prepare=before_attach)
+            self.obj = o = core.obj
+            probes[families.CORE] = core.describe()
+            running = []
             for fam in self.opts.families:
-                name = _FAMILY_OBJECT[fam]
-                x = BpfObject(name, btf_path=self.opts.btf_path, check=False)
-                self.extra[fam] = x
-                x.share_maps(o, _SHARED_MAPS)
-                x.set_rodata(host_wide=int(self.opts.host_wide), wakeup_bytes=max(size // 4, 1))
-                x.load()
-                x.attach()
+                try:
+                    x = families.load_family(fam, kbtf, btf_path=self.opts.btf_path, core=o,
+                                             configure=lambda obj: obj.set_rodata(**rodata))
+                except families.FamilyUnavailable as e:
+                    if fam in self.opts.required:
+                        raise
+                    probes[fam] = f"unavailable: {e.reason}"
+                    continue
+                self.extra[fam] = x.obj
+                probes[fam] = x.describe()
+                running.append(fam)
+                if fam == "net":
+                    self.net_bytes = not x.variant.missing.startswith("per-process bytes")
+            self.families = tuple(running)
             self.ring = o.ring_buffer("events", self._on_record)
         except BaseException:
             self.close()
-            o.close()
             raise
+        finally:
+            kbtf.close()
+        self.run.probes = probes
+        self.run.sample_interval_s = self.opts.sample_interval_s if "samples" in self.families else None
         self._next_sample = time.monotonic() + self.opts.sample_interval_s
 
     def track(self, pid: int, *, observed_since_ns: int | None = None, info: procfs.ProcInfo | None = None,
@@ -282,6 +310,8 @@ class Collector:
             return  # nothing moved: an idle process costs no row (its deltas are all zero)
         d = [a - b for a, b in zip(cum, prev)]
         self._cum[key] = cum + (rss,)
+        if rss > self._rss_max.get(key, 0):
+            self._rss_max[key] = rss
         self._samples.append(Sample(p.pid, p.start_time_ns, t_ns, d[0], rss, d[1], d[2], d[3], d[4], d[5], d[6], d[7]))
 
     def process(self, flush: bool = True) -> int:
@@ -477,8 +507,14 @@ class Collector:
         p.end_time_ns = (ev.end_ns or ev.hdr.ts_ns) + self.offset
         p.exit_code, p.exit_signal, p.core_dumped = decode_status(ev.status)
         p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns, ev.utime_ns, ev.stime_ns)
-        p.peak_rss_bytes = ev.hiwater_pages * PAGE
         p.maxrss_bytes = ev.maxrss_pages * PAGE
+        if ev.flags & abi.EXIT_HWM_SAMPLED:
+            # the kernel kept no exact peak of the final image (bpf/include/compat.h):
+            # the largest sampled RSS, or maxrss (an upper bound) if it lived within a tick
+            p.peak_rss_bytes = self._rss_max.get(key) or p.maxrss_bytes
+        else:
+            p.peak_rss_bytes = ev.hiwater_pages * PAGE
+        self._rss_max.pop(key, None)
         for f in ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes", "threads"):
             setattr(p, f, getattr(ev, f))
         p.voluntary_ctxt_switches, p.involuntary_ctxt_switches = ev.nvcsw, ev.nivcsw
@@ -486,8 +522,8 @@ class Collector:
         p.io_inclusive = bool(ev.flags & abi.EXIT_NO_ACC)
         p.oom_killed = bool(ev.flags & abi.EXIT_OOM_KILLED)
         p.oncpu_ns = ev.sum_exec_ns
-        fam = self.opts.families
-        if "net" in fam:
+        fam = self.families
+        if self.net_bytes:
             p.net_tx_bytes, p.net_rx_bytes = ev.net_tx_bytes, ev.net_rx_bytes
         p.runq_wait_ns = ev.runq_wait_ns  # kept by the kernel (sched_info), no probe needed
         if "sched" in fam:
@@ -499,7 +535,8 @@ class Collector:
             if key in self._cum:
                 cum = (ev.sum_exec_ns, ev.read_bytes, ev.write_bytes, ev.net_tx_bytes, ev.net_rx_bytes,
                        ev.runq_wait_ns, ev.blocked_io_ns, ev.sleep_ns)
-                self._emit_sample(p, key, p.end_time_ns, cum, ev.rss_exit_pages * PAGE, final=True)
+                rss_exit = (self._cum[key][8] if ev.flags & abi.EXIT_NO_MM else ev.rss_exit_pages * PAGE)
+                self._emit_sample(p, key, p.end_time_ns, cum, rss_exit, final=True)
                 self._cum.pop(key, None)
         p.complete = True
         self._done.append(p)

@@ -165,6 +165,13 @@ class Run:
     process_count: int = 0
     parent_run_id: str | None = None  # for a detected run: the collection it was found in
     sample_interval_s: float | None = None  # time-series resolution; None when the series was off
+    # probe family -> the kernel variant it ran with, "off" (switched off), or
+    # "unavailable: why" / "... (without X)": the run's data-quality flags
+    probes: dict = field(default_factory=dict)
+
+    def degraded_probes(self) -> dict:
+        """Families that could not give their full data on this kernel."""
+        return {f: v for f, v in self.probes.items() if v.startswith("unavailable") or "(without " in v}
 
 
 @dataclass

@@ -82,6 +82,9 @@ def run_summary(run: Run, procs: list[Process], store_path: str = "", top: int =
         lines.append(f"  OOM kills  {len(ooms)}: " + ", ".join(f"{p.tool} (pid {p.pid})" for p in ooms[:5]))
     drop = f"{run.drops}" + (f" {run.drop_detail}" if run.drops else "")
     lines.append(f"  drops      {drop}")
+    for fam, what in run.degraded_probes().items():
+        # this kernel could not give everything: say what is missing, not zeros
+        lines.append(f"  probes     {fam}: {what}")
     tt = tool_table(procs)[:top]
     if tt:
         lines.append("  top tools (by CPU):")

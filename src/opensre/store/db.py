@@ -17,7 +17,8 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
              "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count",
-             "parent_run_id", "sample_interval_s"]
+             "parent_run_id", "sample_interval_s", "probes"]
+_JSON_RUN_COLS = ("command", "drop_detail", "probes")
 _BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive", "oom_killed"}
 HOST_SAMPLE_FIELDS = ["t_ns", "cpu_util", "cpu_count", "mem_total_bytes", "mem_used_bytes", "psi_cpu_some_us",
                       "psi_memory_some_us", "psi_memory_full_us", "psi_io_some_us", "psi_io_full_us"]
@@ -104,9 +105,7 @@ class Store:
                             (h.host_id, h.hostname, h.machine_id, h.boot_id, h.kernel, h.cpus, h.mem_bytes))
 
     def put_run(self, r: Run) -> None:
-        row = [getattr(r, c) for c in _RUN_COLS]
-        row[_RUN_COLS.index("command")] = json.dumps(r.command)
-        row[_RUN_COLS.index("drop_detail")] = json.dumps(r.drop_detail)
+        row = _run_row(r)
         with self._tx():
             self.db.execute(f"INSERT OR REPLACE INTO runs ({','.join(_RUN_COLS)}) VALUES ({','.join('?' * len(_RUN_COLS))})", row)
 
@@ -174,10 +173,7 @@ class Store:
         for r, tasks, tools in runs:
             if r.parent_run_id != parent_run_id:
                 raise ValueError(f"run {r.run_id} is not a detected run of {parent_run_id}")
-            row = [getattr(r, c) for c in _RUN_COLS]
-            row[_RUN_COLS.index("command")] = json.dumps(r.command)
-            row[_RUN_COLS.index("drop_detail")] = json.dumps(r.drop_detail)
-            rrows.append(row)
+            rrows.append(_run_row(r))
             for t in tasks:
                 row = list(tget(t))
                 row[ti] = json.dumps(row[ti])
@@ -447,12 +443,17 @@ def _process(row) -> Process:
     return Process(**d)
 
 
+def _run_row(r: Run) -> list:
+    return [json.dumps(getattr(r, c)) if c in _JSON_RUN_COLS else getattr(r, c) for c in _RUN_COLS]
+
+
 def _run(row) -> Run:
     d = dict(row)
     if d["status"] == "running" and not _alive(d["collector_pid"]):
         d["status"] = "interrupted"  # its collector was killed; readers see it as such
     d["command"] = json.loads(d["command"]) if d["command"] else []
     d["drop_detail"] = json.loads(d["drop_detail"]) if d["drop_detail"] else {}
+    d["probes"] = json.loads(d["probes"]) if d["probes"] else {}
     return Run(**d)
 
 

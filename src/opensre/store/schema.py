@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS = {
     1: """
@@ -108,5 +108,9 @@ ALTER TABLE processes ADD COLUMN memory_limit_bytes INTEGER;
     # the time-series resolution a run was recorded with (readers used to infer it)
     7: """
 ALTER TABLE runs ADD COLUMN sample_interval_s REAL;
+""",
+    # which probe families ran, in which kernel variant, and which could not (JSON)
+    8: """
+ALTER TABLE runs ADD COLUMN probes TEXT;
 """,
 }
