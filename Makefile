@@ -13,7 +13,7 @@ BPF_OBJ := $(patsubst bpf/%.bpf.c,$(OBJ_DIR)/%.bpf.o,$(BPF_SRC))
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BTF ?= /sys/kernel/btf/vmlinux
 
-.PHONY: all deps bpf venv wheel demo test test-unit test-kernel bench clean
+.PHONY: all deps bpf venv wheel demo test test-unit test-kernels bench clean
 
 all: bpf venv
 
@@ -80,6 +80,11 @@ demo: all
 
 test: all
 	$(VENV)/bin/pytest -q tests
+
+# the kernel test tier again inside each kernel of tests/kernels/kernels.txt (Debian 12's
+# 6.1 LTS), booted under qemu with virtme-ng; one summary line per kernel (root)
+test-kernels: all
+	bash tests/kernels/run.sh
 
 test-unit: venv
 	$(VENV)/bin/pytest -q tests/unit

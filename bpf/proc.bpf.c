@@ -271,6 +271,29 @@ static __always_inline void copy_acc(struct osre_exit_event *e, struct acc_val *
 	e->ctx = a->ctx;
 }
 
+static __always_inline void take_mm_peak(struct acc_val *a, struct mm_struct *mm)
+{
+	__u64 hw = mm->hiwater_rss;
+	__u64 rss = mm_rss_pages(mm);
+	a->hiwater_pages = hw > rss ? hw : rss;
+	a->rss_exit_pages = rss;
+}
+
+/* Kernels whose sched_process_exit fires after exit_mm() (compat.h): the
+ * group-dead thread's mm, just before exit_mm(). taskstats_exit() has been
+ * called there, with group_dead, since 2.6.19. */
+SEC("fentry/taskstats_exit")
+int BPF_PROG(on_taskstats_exit, struct task_struct *tsk, int group_dead)
+{
+	struct mm_struct *mm = tsk->mm;
+	if (!group_dead || !mm)
+		return 0;
+	struct acc_val *a = acc_of(tsk, tsk->tgid, 1);
+	if (a)
+		take_mm_peak(a, mm);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
@@ -285,11 +308,8 @@ int BPF_PROG(on_exit, struct task_struct *task)
 		fill_ctx(&a->ctx, task);
 		struct mm_struct *mm = task->mm;
 		if (mm) {
-			__u64 hw = mm->hiwater_rss;
-			__u64 rss = mm_rss_pages(mm);
-			a->hiwater_pages = hw > rss ? hw : rss;
-			a->rss_exit_pages = rss;
-		} else {
+			take_mm_peak(a, mm);
+		} else if (!a->hiwater_pages) {
 			/* exit_mm() ran first (6.1 and older, compat.h): the peak from maxrss */
 			struct track_val *etv = lookup_tracked(task, tgid);
 			a->flags |= OSRE_EXIT_NO_MM;

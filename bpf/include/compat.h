@@ -93,7 +93,10 @@ static __always_inline unsigned int task_state(struct task_struct *t)
  * On 6.1 and older, do_exit() calls exit_mm() before trace_sched_process_exit,
  * so task->mm is NULL there; newer kernels (the 6.18 we build on) fire it with
  * the mm still attached. Checked at run time (mm == NULL), not by version.
- * Without the mm, the final image's VmHWM comes from signal->maxrss: do_exit()
+ * The lifecycle family then adds fentry/taskstats_exit, called just before
+ * exit_mm() with the mm (newer kernels' tracepoint also gained a group_dead
+ * argument: that is how families.py tells them apart). Where trampolines are
+ * not allowed, the final image's VmHWM comes from signal->maxrss: do_exit()
  * folds the dying group's max(hiwater_rss, rss) into it before exit_mm(). It is
  * that image's peak exactly when it exceeds what maxrss held at the last exec
  * (earlier images' peaks, kept in track_val.exec_maxrss); otherwise the image's

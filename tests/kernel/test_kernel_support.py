@@ -100,3 +100,14 @@ def test_doctor_names_the_family_that_cannot_load():
 def test_require_contradicting_no_is_a_usage_error(observe, flag):
     obs = observe(["true"], flag, "--require", "net")
     assert obs.returncode == 2 and "contradicts" in obs.stderr and "Traceback" not in obs.stderr
+
+
+def test_lifecycle_without_trampolines_keeps_the_peak(observe):
+    """Where fentry is not allowed, the variant without it still gets a program's
+    exact peak from maxrss when the program outgrew its pre-exec image."""
+    env = dict(os.environ, OPENSRE_VARIANTS="lifecycle:tp")
+    obs = observe([sys.executable, TRUTH, "mem", "200"], env=env, check_status=0)
+    rep = next(__import__("json").loads(line) for line in obs.stdout.splitlines() if line.startswith("{"))
+    rec = next(r for r in obs.export() if r["pid"] == rep["pid"])
+    assert abs(rec["peak_rss_bytes"] - rep["vmhwm_bytes"]) <= 0.02 * rep["vmhwm_bytes"], \
+        (rec["peak_rss_bytes"], rep["vmhwm_bytes"])

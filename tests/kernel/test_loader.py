@@ -48,15 +48,45 @@ def test_verifier_rejection_is_typed_and_readable(tmp_path, monkeypatch):
 
 
 def test_load_attach_maps_and_teardown():
-    with BpfObject("proc") as o:
-        o.set_rodata(host_wide=0, wakeup_bytes=4096)
-        o.load()
-        o.attach()
+    from opensre.abi.events import TrackVal
+    from opensre.bpf.families import CORE, KernelBtf, load_family
+
+    k = KernelBtf()
+    loaded = load_family(CORE, k, configure=lambda o: o.set_rodata(host_wide=0, wakeup_bytes=4096))
+    k.close()
+    with loaded.obj as o:
+        size = ctypes.sizeof(TrackVal)
         tracked = o.map("tracked")
-        tracked.update(ctypes.c_uint32(4242), bytes(16))
+        tracked.update(ctypes.c_uint32(4242), bytes(size))
         assert tracked.keys(4) == [(4242).to_bytes(4, "little")]
         assert tracked.delete(ctypes.c_uint32(4242))
-        assert tracked.lookup(ctypes.c_uint32(4242), 16) is None
-        assert set(o.programs()) == {"on_fork", "on_exec", "on_exit", "on_free"}
+        assert tracked.lookup(ctypes.c_uint32(4242), size) is None
+        assert {"on_fork", "on_exec", "on_exit", "on_free"} <= set(o.programs())
         fds = len(os.listdir("/proc/self/fd"))
     assert len(os.listdir("/proc/self/fd")) < fds  # links, maps and programs closed
+
+
+LONG_BAD = BAD.replace("int bad_prog(void *ctx)\n{", """int bad_prog(void *ctx)
+{
+	volatile __u64 acc = 0;
+#pragma unroll
+	for (int i = 0; i < 400; i++)
+		acc += i * 7; /* a long path: the verifier log runs to tens of KiB */""").replace(
+    "return *v;", "return *v + acc;")
+
+
+def test_a_long_verifier_log_arrives_whole(tmp_path, monkeypatch):
+    """libbpf hands the log over in one message: it must not be cut (a fixed 8 KiB
+    buffer once dropped the verifier's last line, the one that says why)."""
+    assert "acc += i * 7" in LONG_BAD
+    (tmp_path / "bad.bpf.c").write_text(LONG_BAD)
+    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{ROOT}/build",
+                    "-c", str(tmp_path / "bad.bpf.c"), "-o", str(tmp_path / "bad.bpf.o")], check=True)
+    monkeypatch.setenv("OPENSRE_BPF_DIR", str(tmp_path))
+    obj = BpfObject("bad")
+    with pytest.raises(BpfLoadError) as ei:
+        obj.load()
+    obj.close()
+    e = ei.value
+    assert len(e.log) > 16384, len(e.log)
+    assert "invalid mem access" in str(e), str(e)  # the tail, from the end of the log

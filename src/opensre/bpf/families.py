@@ -97,7 +97,14 @@ _INET_FEXIT = {"inet_sendmsg": "on_inet_send", "inet6_sendmsg": "on_inet6_send",
 def variants(family: str, k: KernelBtf) -> list[Variant]:
     """Candidate variants for this kernel, best first ([] = no hook exists here)."""
     if family == CORE:
-        return [Variant("tp", "tp_btf/sched_process_{fork,exec,exit,free}", ("on_fork", "on_exec", "on_exit", "on_free"))]
+        hooks, progs = "tp_btf/sched_process_{fork,exec,exit,free}", ("on_fork", "on_exec", "on_exit", "on_free")
+        if k.tracepoint_args("sched_process_exit") >= 2:
+            return [Variant("tp", hooks, progs)]  # fires with the mm still attached (compat.h)
+        out = []
+        if k.has_function("taskstats_exit"):
+            out.append(Variant("fentry", hooks + " + fentry/taskstats_exit", progs + ("on_taskstats_exit",)))
+        return out + [Variant("tp", hooks, progs, "the exact peak RSS of a program whose pre-exec image was "
+                                                  "larger (the sampled peak instead)")]
     if family == "sched":
         # 5.18 added prev_state to the tracepoint (compat.h)
         if k.tracepoint_args("sched_switch") >= 4:

@@ -11,6 +11,8 @@ from . import libbpf
 
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+BPF_MAP_TYPE_TASK_STORAGE = 29
+LOCKDOWN = "/sys/kernel/security/lockdown"
 
 
 def kernel_btf_path(override: str | None = None) -> str:
@@ -41,10 +43,14 @@ def require_basics(btf_override: str | None = None) -> None:
             f"kernel BTF not found at {path}",
             "this kernel was built without CONFIG_DEBUG_INFO_BTF=y; use a distribution kernel with BTF "
             "or point OPENSRE_BTF at a BTF file for this kernel (e.g. from btfhub)")
+    l = libbpf.lib()
+    for typ, what, need in ((libbpf.BPF_MAP_TYPE_RINGBUF, "BPF ring buffers", "5.8"),
+                            (BPF_MAP_TYPE_TASK_STORAGE, "BPF task storage", "5.11")):
+        if l.libbpf_probe_bpf_map_type(typ, None) != 1:
+            raise FeatureUnsupported(f"this kernel ({os.uname().release}) has no {what}",
+                                     f"OpenSRE needs Linux {need} or newer (docs/probes.md, Kernels)")
 
 
-BPF_MAP_TYPE_TASK_STORAGE = 29
-LOCKDOWN = "/sys/kernel/security/lockdown"
 
 
 @dataclass

@@ -453,7 +453,7 @@ def _run(row) -> Run:
         d["status"] = "interrupted"  # its collector was killed; readers see it as such
     d["command"] = json.loads(d["command"]) if d["command"] else []
     d["drop_detail"] = json.loads(d["drop_detail"]) if d["drop_detail"] else {}
-    d["probes"] = json.loads(d["probes"]) if d["probes"] else {}
+    d["probes"] = json.loads(d["probes"]) if d.get("probes") else {}  # a read-only older store lacks it
     return Run(**d)
 
 

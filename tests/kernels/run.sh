@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make test-kernels`: boot each kernel of tests/kernels/kernels.txt under qemu
+# (virtme-ng, the host's root filesystem read-only over 9p) and run the kernel
+# test tier inside it; one summary line per kernel. As root (modules go to
+# /lib/modules, the guest loads BPF). Extra arguments go to pytest in the guest.
+#
+# Facts this relies on (../shared/reference/kernels.md): nested KVM does not work
+# on our machines, so qemu runs TCG (~25-50 s to boot); SQLite WAL fails on 9p,
+# so the guest writes only to tmpfs and to the --rwdir result folder.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+work=$root/build/kernels
+venv=$root/.venv
+mkdir -p "$work"
+
+[ "$(id -u)" = 0 ] || { echo "make test-kernels needs root (it installs kernel modules and loads BPF)" >&2; exit 1; }
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v depmod >/dev/null || [ ! -x /bin/busybox ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 kmod busybox-static >/dev/null
+fi
+[ -x "$venv/bin/vng" ] || "$venv/bin/python" -m pip install -q virtme-ng
+
+# a pattern's newest package: `*` stands for the Debian ABI number
+newest() {
+  local re="^$(sed -e 's/[.]/\\./g' -e 's/\*/[0-9]+/g' <<<"$1")\$"
+  local pre="${1%%\**}"
+  apt-cache pkgnames "$pre" | grep -E "$re" | sort -V | tail -n 1
+}
+
+status=0
+summary=()
+while read -r pattern; do
+  case "$pattern" in ''|'#'*) continue ;; esac
+  pkg=$(newest "$pattern")
+  if [ -z "$pkg" ]; then
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; pkg=$(newest "$pattern"); }
+  fi
+  [ -n "$pkg" ] || { summary+=("$pattern: no such package in the apt sources"); status=1; continue; }
+  dir=$work/$pkg
+  if [ ! -d "$dir/boot" ]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    (cd "$dir.tmp" && apt-get download -qq "$pkg" 2>/dev/null && dpkg -x ./*.deb root && rm -f ./*.deb)
+    mv "$dir.tmp/root" "$dir" && rm -rf "$dir.tmp"
+  fi
+  vmlinuz=$(ls "$dir"/boot/vmlinuz-* | head -n 1)
+  ver=${vmlinuz##*/vmlinuz-}
+  # virtme-ng loads the guest's 9p/virtio modules from the host's /lib/modules
+  if [ ! -e "/lib/modules/$ver/modules.dep" ]; then
+    mkdir -p /lib/modules
+    rm -rf "/lib/modules/$ver" && cp -a "$dir/lib/modules/$ver" "/lib/modules/$ver"
+    depmod "$ver"
+  fi
+  [ -e "$dir/lib/modules/$ver/modules.dep.bin" ] || depmod -b "$dir" "$ver"  # the guest's modprobe -d
+  out=$work/out-$ver
+  rm -rf "$out" && mkdir -p "$out"
+  t0=$(date +%s)
+  echo "== booting $ver ($pkg)"
+  timeout "${KERNEL_TEST_TIMEOUT:-1500}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
+      --cpus 2 --memory 4G --rwdir "$out" \
+      --exec "bash $root/tests/kernels/guest.sh $out $dir $*" > "$out/console.txt" 2>&1 || true
+  secs=$(( $(date +%s) - t0 ))
+  if [ ! -f "$out/rc" ]; then
+    tail -n 40 "$out/console.txt" >&2
+    summary+=("$ver: the guest did not finish (console: $out/console.txt), ${secs}s")
+    status=1
+    continue
+  fi
+  tail -n 25 "$out/pytest.txt"
+  counts=$("$venv/bin/python" - "$out/junit.xml" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+s = ET.parse(sys.argv[1]).getroot()
+s = s if s.tag == "testsuite" else s[0]
+n, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped"))
+print(f"{n - f - e - k} passed, {f + e} failed, {k} skipped")
+EOF
+)
+  fails=$(grep -c '^\[FAIL\]' "$out/doctor.txt" || true)
+  summary+=("$ver: $counts; doctor $fails FAIL; ${secs}s")
+  [ "$(cat "$out/rc")" = 0 ] && [ "$fails" = 0 ] || status=1
+done < tests/kernels/kernels.txt
+
+echo
+echo "== kernel test summary"
+printf '  %s\n' "${summary[@]}"
+exit $status
