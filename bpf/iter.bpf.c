@@ -39,7 +39,7 @@ int sample_tasks(struct bpf_iter__task *ctx)
 	s.write_bytes = t->ioac.write_bytes;
 	/* a D sleep in progress counts up to now, so a thread blocked across
 	 * several ticks shows up in each of them */
-	struct tstate *ts = bpf_task_storage_get(&tstore, t, 0, 0);
+	struct tstate *ts = tstate_get(t, 0);
 	__u64 now = bpf_ktime_get_ns();
 	s.blocked_ns = ts ? tstate_blocked_now(ts, now) : 0;
 	s.sleep_ns = thread_sleep(t, now, s.sum_exec_ns, s.run_delay_ns, s.blocked_ns);

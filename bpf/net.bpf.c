@@ -48,9 +48,8 @@ static __always_inline void count(struct sock *sk, int ret, int tx)
 {
 	if (ret <= 0 || !inet_family(sk))
 		return;
-	struct task_struct *t = bpf_get_current_task_btf();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct acc_val *a = acc_of(t, tgid, 1);
+	struct acc_val *a = acc_of_at(tgid, current_start(), 1);
 	if (!a)
 		return;
 	if (tx)
@@ -136,9 +135,8 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 		c.open_ns = bpf_ktime_get_boot_ns();
 		if (oldstate == TCP_SYN_SENT) {
 			/* connect(): we are in the connecting process */
-			struct task_struct *t = bpf_get_current_task_btf();
 			__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-			struct track_val *tv = lookup_tracked(t, tgid);
+			struct track_val *tv = lookup_tracked_at(tgid, current_start());
 			if (tv && tv->state == OSRE_TRACKED) {
 				c.pid = tgid;
 				c.start_ns = tv->start_ns;

@@ -342,8 +342,9 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->maj_flt, task->maj_flt);
 	/* an exiting thread is running: no D sleep is in progress. A thread that
 	 * never blocked in D has no state: it was never blocked. */
-	struct tstate *ts = bpf_task_storage_get(&tstore, task, 0, 0);
+	struct tstate *ts = tstate_get(task, 0);
 	__u64 blocked = ts ? ts->blocked_ns : 0;
+	tstate_forget(task);
 	__sync_fetch_and_add(&a->blocked, blocked);
 	__sync_fetch_and_add(&a->sleep, thread_sleep(task, bpf_ktime_get_ns(), se, rd, blocked));
 	__u32 done = __sync_fetch_and_add(&a->threads, 1) + 1;

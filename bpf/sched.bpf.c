@@ -28,18 +28,18 @@ static __always_inline void on_switch_common(struct task_struct *prev, struct ta
 	if ((prev_state & OSRE_TASK_UNINTERRUPTIBLE) && !(prev_state & OSRE_TASK_NOLOAD)) {
 		/* per-thread state is created at a tracked thread's first D sleep, not
 		 * at every fork: most processes never block in D */
-		struct tstate *s = bpf_task_storage_get(&tstore, prev, 0, 0);
+		struct tstate *s = tstate_get(prev, 0);
 		if (!s) {
 			struct track_val *tv = lookup_tracked(prev, prev->tgid);
 			if (tv && tv->state == OSRE_TRACKED)
-				s = bpf_task_storage_get(&tstore, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+				s = tstate_get(prev, 1);
 		}
 		if (s)
 			s->off_ts = bpf_ktime_get_ns();
 	}
 	if (!BPF_CORE_READ_BITFIELD(next, sched_contributes_to_load))
 		return;
-	struct tstate *s = bpf_task_storage_get(&tstore, next, 0, 0);
+	struct tstate *s = tstate_get(next, 0);
 	if (!s || !s->off_ts)
 		return;
 	__u64 el = bpf_ktime_get_ns() - s->off_ts;

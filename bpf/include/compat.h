@@ -18,8 +18,9 @@
  *   proto ops sock_sendmsg_nosec()/sock_recvmsg_nosec() call, so the same
  *   bytes), where the kernel allows BPF trampolines (x86-64 5.5+, arm64 6.0+).
  *   Without either, connections are still recorded with their TCP totals.
- * - BPF_MAP_TYPE_TASK_STORAGE and bpf_get_current_task_btf(): 5.11. The
- *   floor for the lifecycle family is therefore 5.11 (5.8-5.10: doctor says so).
+ * - BPF_MAP_TYPE_TASK_STORAGE: 5.11. Before, per-thread state lives in a hash
+ *   by tid (maps.h tstate_get; the loader retypes the map, rodata below).
+ * - bpf_get_current_task_btf(): 5.11 (current_start() below).
  */
 #ifndef OPENSRE_COMPAT_H
 #define OPENSRE_COMPAT_H
@@ -40,6 +41,20 @@
 
 /* The page size is the running kernel's, set by the loader (rodata). */
 const volatile __u64 page_size = 4096;
+/* 1 where the kernel has no task storage (before 5.11): maps.h tstate_get() */
+const volatile __u32 tstate_in_hash = 0;
+
+/* --- the current task --------------------------------------------------------
+ * bpf_get_current_task_btf() (a BTF pointer, direct loads) arrived in 5.11;
+ * before, bpf_get_current_task() and probe reads. The check is a CO-RE
+ * relocation against the kernel's helper enum: the other branch is dropped. */
+static __always_inline __u64 current_start(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf()->group_leader->start_boottime;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(t, group_leader, start_boottime);
+}
 
 /* --- mm RSS counters -------------------------------------------------------
  * 6.2 (f1a7941243c1, "mm: convert mm's rss stats into percpu_counter") made

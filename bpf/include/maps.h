@@ -44,6 +44,7 @@ struct acc_val {
 struct tstate {
 	__u64 off_ts;     /* switched out blocked (D) at (ktime ns); 0 otherwise */
 	__u64 blocked_ns; /* settled D-state time */
+	__u64 start_ns;   /* the thread's start_boottime: identity in the hash fallback */
 };
 
 /* blocked time including a D sleep still in progress at `now` (for samples) */
@@ -140,7 +141,8 @@ static __always_inline void fill_ident(struct osre_ident *id, struct task_struct
 		bpf_probe_read_kernel_str(&id->comm, sizeof(id->comm), t->comm);
 }
 
-static __always_inline struct track_val *lookup_tracked(struct task_struct *t, __u32 tgid)
+/* `start`: the group leader's start_boottime (the process identity) */
+static __always_inline struct track_val *lookup_tracked_at(__u32 tgid, __u64 start)
 {
 	struct track_val *tv = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!tv)
@@ -148,7 +150,6 @@ static __always_inline struct track_val *lookup_tracked(struct task_struct *t, _
 	/* pids are reused (pid_max can be 32768): a stale entry is not ours.
 	 * User space seeds roots with start_ns 0 (it cannot see the exact start):
 	 * the first event from that pid pins it. */
-	__u64 start = t->group_leader->start_boottime;
 	if (tv->start_ns == 0)
 		tv->start_ns = start;
 	else if (tv->start_ns != start)
@@ -156,16 +157,20 @@ static __always_inline struct track_val *lookup_tracked(struct task_struct *t, _
 	return tv;
 }
 
-/* the group's accumulator, created on first use; 0 if t's group is not tracked */
-static __always_inline struct acc_val *acc_of(struct task_struct *t, __u32 tgid, int create)
+static __always_inline struct track_val *lookup_tracked(struct task_struct *t, __u32 tgid)
 {
-	__u64 start = t->group_leader->start_boottime;
+	return lookup_tracked_at(tgid, t->group_leader->start_boottime);
+}
+
+/* the group's accumulator, created on first use; 0 if the group is not tracked */
+static __always_inline struct acc_val *acc_of_at(__u32 tgid, __u64 start, int create)
+{
 	struct acc_val *a = bpf_map_lookup_elem(&acc, &tgid);
 	if (a && a->start_ns == start)
 		return a;
 	if (!create)
 		return 0;
-	struct track_val *tv = lookup_tracked(t, tgid);
+	struct track_val *tv = lookup_tracked_at(tgid, start);
 	if (!tv || tv->state != OSRE_TRACKED)
 		return 0;
 	struct acc_val zero = {.start_ns = start};
@@ -174,6 +179,41 @@ static __always_inline struct acc_val *acc_of(struct task_struct *t, __u32 tgid,
 		return 0;
 	}
 	return bpf_map_lookup_elem(&acc, &tgid);
+}
+
+static __always_inline struct acc_val *acc_of(struct task_struct *t, __u32 tgid, int create)
+{
+	return acc_of_at(tgid, t->group_leader->start_boottime, create);
+}
+
+/* Per-thread state (compat.h): task storage where the kernel has it (5.11+),
+ * else a hash by tid, checked against the thread's start (tids are reused) and
+ * deleted when the thread exits. The loader retypes `tstore` and sets
+ * tstate_in_hash before load; the verifier drops the branch not taken. */
+static __always_inline struct tstate *tstate_get(struct task_struct *t, int create)
+{
+	if (tstate_in_hash) {
+		__u32 tid = t->pid;
+		__u64 start = t->start_boottime;
+		struct tstate *s = bpf_map_lookup_elem(&tstore, &tid);
+		if (s && s->start_ns == start)
+			return s;
+		if (!create)
+			return 0;
+		struct tstate z = {.start_ns = start};
+		if (bpf_map_update_elem(&tstore, &tid, &z, BPF_ANY))
+			return 0;
+		return bpf_map_lookup_elem(&tstore, &tid);
+	}
+	return bpf_task_storage_get(&tstore, t, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline void tstate_forget(struct task_struct *t)
+{
+	if (tstate_in_hash) {
+		__u32 tid = t->pid;
+		bpf_map_delete_elem(&tstore, &tid);
+	}
 }
 
 #endif /* OPENSRE_MAPS_H */

@@ -111,3 +111,17 @@ def test_lifecycle_without_trampolines_keeps_the_peak(observe):
     rec = next(r for r in obs.export() if r["pid"] == rep["pid"])
     assert abs(rec["peak_rss_bytes"] - rep["vmhwm_bytes"]) <= 0.02 * rep["vmhwm_bytes"], \
         (rec["peak_rss_bytes"], rep["vmhwm_bytes"])
+
+
+def test_thread_state_without_task_storage(observe, tmp_path):
+    """Before 5.11 (no task storage) per-thread state lives in a hash by tid:
+    the blocked time it feeds is measured the same, for every thread."""
+    env = dict(os.environ, OPENSRE_VARIANTS="tstate:hash")
+    obs = observe([sys.executable, TRUTH, "threads", "3", str(tmp_path)], env=env, check_status=0)
+    run = _run_record(obs.store)
+    assert "thread state in a hash map" in run.probes["lifecycle"], run.probes
+    (rec,) = [r for r in obs.export() if r["comm"].startswith("python")]
+    assert rec["threads"] == 4 and rec["blocked_io_ns"] > 0  # each thread fsyncs 1 MiB
+    obs2 = observe([sys.executable, TRUTH, "io", str(tmp_path), "16"], env=env, check_status=0)
+    (rec2,) = [r for r in obs2.export(run="latest") if r["comm"].startswith("python")]
+    assert rec2["blocked_io_ns"] > 0

@@ -31,8 +31,9 @@ int bad_prog(void *ctx)
 """
 
 
-def test_verifier_rejection_is_typed_and_readable(tmp_path, monkeypatch):
-    (tmp_path / "bad.bpf.c").write_text(BAD)
+def load_bad(source: str, tmp_path, monkeypatch) -> BpfLoadError:
+    """Compile `source` as bad.bpf.o and return the error its load raises."""
+    (tmp_path / "bad.bpf.c").write_text(source)
     subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{ROOT}/build",
                     "-c", str(tmp_path / "bad.bpf.c"), "-o", str(tmp_path / "bad.bpf.o")], check=True)
     monkeypatch.setenv("OPENSRE_BPF_DIR", str(tmp_path))
@@ -40,7 +41,11 @@ def test_verifier_rejection_is_typed_and_readable(tmp_path, monkeypatch):
     with pytest.raises(BpfLoadError) as ei:
         obj.load()
     obj.close()
-    e = ei.value
+    return ei.value
+
+
+def test_verifier_rejection_is_typed_and_readable(tmp_path, monkeypatch):
+    e = load_bad(BAD, tmp_path, monkeypatch)
     assert e.program == "bad_prog" and e.errno == errno.EACCES
     assert "invalid mem access" in str(e) or "invalid mem access" in e.log
     assert "bad_prog" in e.one_line() and e.hint
@@ -52,7 +57,7 @@ def test_load_attach_maps_and_teardown():
     from opensre.bpf.families import CORE, KernelBtf, load_family
 
     k = KernelBtf()
-    loaded = load_family(CORE, k, configure=lambda o: o.set_rodata(host_wide=0, wakeup_bytes=4096))
+    loaded = load_family(CORE, k, rodata=dict(host_wide=0, wakeup_bytes=4096))
     k.close()
     with loaded.obj as o:
         size = ctypes.sizeof(TrackVal)
@@ -79,14 +84,6 @@ def test_a_long_verifier_log_arrives_whole(tmp_path, monkeypatch):
     """libbpf hands the log over in one message: it must not be cut (a fixed 8 KiB
     buffer once dropped the verifier's last line, the one that says why)."""
     assert "acc += i * 7" in LONG_BAD
-    (tmp_path / "bad.bpf.c").write_text(LONG_BAD)
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{ROOT}/build",
-                    "-c", str(tmp_path / "bad.bpf.c"), "-o", str(tmp_path / "bad.bpf.o")], check=True)
-    monkeypatch.setenv("OPENSRE_BPF_DIR", str(tmp_path))
-    obj = BpfObject("bad")
-    with pytest.raises(BpfLoadError) as ei:
-        obj.load()
-    obj.close()
-    e = ei.value
+    e = load_bad(LONG_BAD, tmp_path, monkeypatch)
     assert len(e.log) > 16384, len(e.log)
     assert "invalid mem access" in str(e), str(e)  # the tail, from the end of the log

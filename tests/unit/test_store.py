@@ -63,3 +63,22 @@ def test_write_failure_is_store_error(tmp_path):
     s.db.execute("PRAGMA query_only=1")
     with pytest.raises(StoreError, match="cannot write"):
         s.put_batch(run.run_id, [Process(pid=1, start_time_ns=1)])
+
+
+def test_probe_variants_are_the_runs_quality_flags(tmp_path):
+    probes = {"lifecycle": "tp_btf/sched_process_{fork,exec,exit,free}", "sched": "off",
+              "net": "inet_sock_set_state (without per-process bytes (no sock_*_length tracepoints))",
+              "oom": "unavailable: no hook", "samples": "iter/task"}
+    s, run = mk(tmp_path, probes=probes)
+    back = s.resolve_run("latest")
+    assert back.probes == probes
+    assert set(back.degraded_probes()) == {"net", "oom"}  # "off" is the user's choice, not a gap
+
+
+def test_run_summary_names_what_the_kernel_could_not_give(tmp_path):
+    from opensre.report import run_summary
+
+    s, run = mk(tmp_path, probes={"oom": "unavailable: this kernel has none of its hooks", "sched": "off"})
+    text = run_summary(s.resolve_run("latest"), [])
+    assert "  probes     oom: unavailable: this kernel has none of its hooks" in text
+    assert "sched" not in text

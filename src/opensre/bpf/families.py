@@ -15,13 +15,14 @@ older kernels' variants on a newer kernel).
 from __future__ import annotations
 
 import os
+import resource
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import FeatureUnsupported, OpenSREError
 from . import libbpf
 from .btf import KIND_FUNC, KIND_TYPEDEF, BtfFile, func_proto_params
-from .features import Check, kernel_btf_path
+from .features import Check, has_task_storage, kernel_btf_path
 from .loader import BpfObject
 
 __all__ = ["CORE", "FAMILIES", "OBJECTS", "SHARED_MAPS", "Variant", "Loaded", "FamilyUnavailable", "KernelBtf",
@@ -31,6 +32,7 @@ CORE = "lifecycle"  # proc.bpf.o: always on, owns the shared maps
 FAMILIES = ("sched", "net", "oom", "samples")  # each can be switched off
 OBJECTS = {CORE: "proc", "sched": "sched", "net": "net", "oom": "oom", "samples": "iter"}
 SHARED_MAPS = ["tracked", "acc", "tstore", "stats", "events"]
+TSTATE_HASH_ENTRIES = 65536  # threads with per-thread state at once, in the hash fallback
 
 
 class FamilyUnavailable(FeatureUnsupported):
@@ -55,9 +57,12 @@ class Loaded:
     obj: BpfObject
     variant: Variant
     passed_over: list[str]  # "variant: why it was not used", in order tried
+    thread_state_in_hash: bool = False  # the core, on a kernel without task storage
 
     def describe(self) -> str:
         s = self.variant.hooks
+        if self.thread_state_in_hash:
+            s += ", thread state in a hash map (no task storage)"
         if self.variant.missing:
             s += f" (without {self.variant.missing})"
         return s
@@ -140,12 +145,20 @@ def _forced(family: str) -> str | None:
     return None
 
 
+def thread_state_in_hash() -> bool:
+    """Per-thread state in a hash map instead of task storage (before 5.11; compat.h).
+    OPENSRE_VARIANTS=tstate:hash forces it."""
+    return _forced("tstate") == "hash" or not has_task_storage()
+
+
 def load_family(family: str, k: KernelBtf, *, btf_path: str | None = None, core: BpfObject | None = None,
-                configure: Callable[[BpfObject], None] | None = None,
+                rodata: dict | None = None, configure: Callable[[BpfObject], None] | None = None,
                 prepare: Callable[[BpfObject], None] | None = None) -> Loaded:
     """Open, configure, load and attach the first variant of `family` that works here.
-    `core`: the lifecycle object whose maps every other family shares; `configure`
-    runs before load (rodata, map sizes), `prepare` between load and attach."""
+    `core`: the lifecycle object whose maps every other family shares; `rodata`:
+    values for the objects' `const volatile` globals (the kernel's page size and the
+    thread-state mode are added here); `configure` runs before load (map sizes),
+    `prepare` between load and attach."""
     cands = variants(family, k)
     forced = _forced(family)
     if forced:
@@ -157,6 +170,8 @@ def load_family(family: str, k: KernelBtf, *, btf_path: str | None = None, core:
     passed: list[str] = []
     logs: list[str] = []
     last: OpenSREError | None = None
+    in_hash = thread_state_in_hash()
+    values = dict(rodata or {}, page_size=resource.getpagesize(), tstate_in_hash=int(in_hash))
     for v in cands:
         o = BpfObject(OBJECTS[family], btf_path=btf_path, check=core is None)
         try:
@@ -165,13 +180,16 @@ def load_family(family: str, k: KernelBtf, *, btf_path: str | None = None, core:
                     o.disable(name)
             if core is not None:
                 o.share_maps(core, SHARED_MAPS)
+            elif in_hash:
+                o.set_map_type("tstore", libbpf.BPF_MAP_TYPE_HASH, TSTATE_HASH_ENTRIES)
+            o.set_rodata(**values)
             if configure:
                 configure(o)
             o.load()
             if prepare:
                 prepare(o)
             o.attach()
-            return Loaded(family, o, v, passed)
+            return Loaded(family, o, v, passed, in_hash and core is None)
         except OpenSREError as e:
             o.close()
             passed.append(f"{v.hooks}: {e}")
@@ -196,6 +214,8 @@ def check_all(btf_path: str | None = None) -> list[Check]:
                     break  # nothing loads without the lifecycle core
                 continue
             detail = f"{OBJECTS[fam]}.bpf.o, {x.variant.hooks}"
+            if x.thread_state_in_hash:
+                detail += ", thread state in a hash map (no task storage)"
             if x.passed_over:
                 detail += " (not used here: " + "; ".join(x.passed_over) + ")"
             warn = f"without {x.variant.missing}" if x.variant.missing else ""

@@ -11,7 +11,6 @@ from . import libbpf
 
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
-BPF_MAP_TYPE_TASK_STORAGE = 29
 LOCKDOWN = "/sys/kernel/security/lockdown"
 
 
@@ -44,11 +43,9 @@ def require_basics(btf_override: str | None = None) -> None:
             "this kernel was built without CONFIG_DEBUG_INFO_BTF=y; use a distribution kernel with BTF "
             "or point OPENSRE_BTF at a BTF file for this kernel (e.g. from btfhub)")
     l = libbpf.lib()
-    for typ, what, need in ((libbpf.BPF_MAP_TYPE_RINGBUF, "BPF ring buffers", "5.8"),
-                            (BPF_MAP_TYPE_TASK_STORAGE, "BPF task storage", "5.11")):
-        if l.libbpf_probe_bpf_map_type(typ, None) != 1:
-            raise FeatureUnsupported(f"this kernel ({os.uname().release}) has no {what}",
-                                     f"OpenSRE needs Linux {need} or newer (docs/probes.md, Kernels)")
+    if l.libbpf_probe_bpf_map_type(libbpf.BPF_MAP_TYPE_RINGBUF, None) != 1:
+        raise FeatureUnsupported(f"this kernel ({os.uname().release}) has no BPF ring buffers",
+                                 "OpenSRE needs Linux 5.8 or newer (docs/probes.md, Kernels)")
 
 
 
@@ -91,12 +88,16 @@ def probe_all(btf_override: str | None = None) -> list[Check]:
         rb = l.libbpf_probe_bpf_map_type(libbpf.BPF_MAP_TYPE_RINGBUF, None) == 1
         out.append(Check("ring buffer maps", rb, "supported" if rb else "unsupported",
                          "" if rb else "OpenSRE needs Linux 5.8+ (BPF_MAP_TYPE_RINGBUF)"))
-        ts = l.libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, None) == 1
-        out.append(Check("task storage maps", ts, "supported" if ts else "unsupported",
-                         "" if ts else "the lifecycle probes need Linux 5.11+ (BPF_MAP_TYPE_TASK_STORAGE)"))
+        ts = has_task_storage()
+        out.append(Check("task storage maps", True, "supported" if ts else
+                         "unsupported (before 5.11): per-thread state is kept in a hash map instead"))
         # tp_btf support is proven by loading our own programs (doctor does), not by
         # libbpf's generic probe, which cannot name an attach target for tracing programs
     return out
+
+
+def has_task_storage() -> bool:
+    return libbpf.lib().libbpf_probe_bpf_map_type(libbpf.BPF_MAP_TYPE_TASK_STORAGE, None) == 1
 
 
 def lockdown_mode(path: str = LOCKDOWN) -> str:

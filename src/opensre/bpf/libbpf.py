@@ -57,6 +57,7 @@ _DECLS = {
     "bpf_map__name": (c_char_p, [c_void_p]),
     "bpf_map__fd": (c_int, [c_void_p]),
     "bpf_map__set_max_entries": (c_int, [c_void_p, c_uint32]),
+    "bpf_map__set_type": (c_int, [c_void_p, c_int]),
     "bpf_map__max_entries": (c_uint32, [c_void_p]),
     "bpf_map__initial_value": (c_void_p, [c_void_p, ctypes.POINTER(c_size_t)]),
     "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, ctypes.c_uint64]),
@@ -81,7 +82,9 @@ _DECLS = {
 }
 
 BPF_PROG_TYPE_TRACING = 26
+BPF_MAP_TYPE_HASH = 1
 BPF_MAP_TYPE_RINGBUF = 27
+BPF_MAP_TYPE_TASK_STORAGE = 29
 
 _lib = None
 _lock = threading.Lock()

@@ -169,6 +169,13 @@ class BpfObject:
         if libbpf.lib().bpf_map__set_max_entries(m, n) != 0:
             raise ValueError(f"cannot size map {map_name} to {n}")
 
+    def set_map_type(self, map_name: str, map_type: int, max_entries: int) -> None:
+        """Retype a map before load (e.g. task storage -> hash on kernels without it)."""
+        m = self._maps()[map_name]
+        l = libbpf.lib()
+        if l.bpf_map__set_type(m, map_type) != 0 or l.bpf_map__set_max_entries(m, max_entries) != 0:
+            raise ValueError(f"cannot retype map {map_name}")
+
     def share_maps(self, owner: "BpfObject", names: list[str]) -> None:
         """Use `owner`'s instances of these maps (one tracked set, one ring for all)."""
         l = libbpf.lib()

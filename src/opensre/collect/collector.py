@@ -134,11 +134,10 @@ class Collector:
         require_basics(self.opts.btf_path)
         kbtf = families.KernelBtf(self.opts.btf_path)
         size = max(4096, 1 << (max(self.opts.ringbuf_bytes, 4096) - 1).bit_length())
-        rodata = dict(host_wide=int(self.opts.host_wide), wakeup_bytes=max(size // 4, 1), page_size=PAGE)
+        rodata = dict(host_wide=int(self.opts.host_wide), wakeup_bytes=max(size // 4, 1))
 
         def configure_core(o: BpfObject) -> None:
             o.set_max_entries("events", size)
-            o.set_rodata(**rodata)
 
         def before_attach(o: BpfObject) -> None:
             if self.opts.host_wide:
@@ -150,15 +149,14 @@ class Collector:
 
         probes = {f: "off" for f in FAMILIES}
         try:
-            core = families.load_family(families.CORE, kbtf, btf_path=self.opts.btf_path,
+            core = families.load_family(families.CORE, kbtf, btf_path=self.opts.btf_path, rodata=rodata,
                                         configure=configure_core, prepare=before_attach)
             self.obj = o = core.obj
             probes[families.CORE] = core.describe()
             running = []
             for fam in self.opts.families:
                 try:
-                    x = families.load_family(fam, kbtf, btf_path=self.opts.btf_path, core=o,
-                                             configure=lambda obj: obj.set_rodata(**rodata))
+                    x = families.load_family(fam, kbtf, btf_path=self.opts.btf_path, core=o, rodata=rodata)
                 except families.FamilyUnavailable as e:
                     if fam in self.opts.required:
                         raise
@@ -168,7 +166,7 @@ class Collector:
                 probes[fam] = x.describe()
                 running.append(fam)
                 if fam == "net":
-                    self.net_bytes = not x.variant.missing.startswith("per-process bytes")
+                    self.net_bytes = x.variant.key != "conns"  # connections only: no byte counts
             self.families = tuple(running)
             self.ring = o.ring_buffer("events", self._on_record)
         except BaseException:

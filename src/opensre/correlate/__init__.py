@@ -88,7 +88,7 @@ def correlate_collection(store, collection_run_id: str, rule_files: list[str | P
                   status="finished" if done else "incomplete", exit_code=root.exit_code,
                   exit_signal=root.exit_signal, root_pid=root.pid, drops=coll.drops,
                   drop_detail=dict(coll.drop_detail), process_count=len(ms), parent_run_id=coll.run_id,
-                  sample_interval_s=coll.sample_interval_s)
+                  sample_interval_s=coll.sample_interval_s, probes=dict(coll.probes))
         out.append((run, c.tasks, c.tools))
     store.put_detected_runs(coll.run_id, out, task_of, UNATTRIBUTED)
     return [r for r, _, _ in out]
