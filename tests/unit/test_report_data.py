@@ -208,3 +208,12 @@ def test_write_report_without_samples(tmp_path):
     st, run = _store(tmp_path, n_tasks=2, samples=False)
     r = write_report(st, "latest", tmp_path / "x.html")
     assert r.processes == 8 and r.bytes == (tmp_path / "x.html").stat().st_size
+
+
+def test_missing_probe_families_are_a_completeness_gap(tmp_path):
+    st, run = _store(tmp_path, n_tasks=1)
+    assert report_data(st, run)["header"]["probes_missing"] == {}
+    run.probes = {"net": "inet_sock_set_state (without per-process bytes)", "sched": "off"}
+    st.put_run(run)
+    h = report_data(st, st.resolve_run(run.run_id))["header"]
+    assert h["probes_missing"] == {"net": "inet_sock_set_state (without per-process bytes)"}

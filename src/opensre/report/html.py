@@ -496,7 +496,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         "partial": sum(1 for p in procs if p.flags & F_PARTIAL),
         "failed": sum(1 for p in procs if p.flags & F_FAILED), "oom_kills": len(ooms) or
         sum(1 for p in procs if p.flags & F_OOM), "argv_truncated": truncated, "drops": run.drops,
-        "drop_detail": run.drop_detail, "samples": nsamp, "interval_ns": interval if nsamp else None,
+        "drop_detail": run.drop_detail, "probes_missing": run.degraded_probes(), "samples": nsamp, "interval_ns": interval if nsamp else None,
         "tcp_connections": len(conns), "cost": tune.get("cost"),
         "host": asdict(host) if host else {"host_id": run.host_id},
     }

@@ -110,6 +110,7 @@
     if (H.drops) gaps.push(`${fmtNum(H.drops)} events dropped ${JSON.stringify(H.drop_detail)}`);
     if (H.incomplete) gaps.push(`${fmtNum(H.incomplete)} processes still running at the end (no final accounting)`);
     if (H.partial) gaps.push(`${fmtNum(H.partial)} processes observed only partially (started before collection)`);
+    for (const [fam, what] of Object.entries(H.probes_missing || {})) gaps.push(`${fam} probes on this kernel: ${what}`);
     if (H.argv_truncated) gaps.push(`${fmtNum(H.argv_truncated)} command lines truncated`);
     if (H.status === "interrupted") gaps.push("the collector was interrupted: the run may be incomplete");
     if (!H.samples) gaps.push("no time series (samples off, or every process lived within one tick)");
