@@ -10,7 +10,7 @@
 #define OSRE_ABI_VERSION 2
 #define OSRE_COMM_LEN 16
 #define OSRE_FILENAME_MAX 256
-#define OSRE_ARGV_MAX 2048 /* power of two: the verifier bounds reads with a mask */
+#define OSRE_ARGV_MAX 8192 /* power of two: the verifier bounds reads with a mask */
 #define OSRE_CWD_MAX 512   /* power of two */
 #define OSRE_CWD_DEPTH 24  /* path components (mount crossings count too) */
 

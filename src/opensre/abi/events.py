@@ -11,7 +11,7 @@ import ctypes
 ABI_VERSION = 2
 COMM_LEN = 16
 FILENAME_MAX = 256
-ARGV_MAX = 2048
+ARGV_MAX = 8192  # OSRE_ARGV_MAX: argv bytes kept per exec, in the kernel and from /proc
 CWD_MAX = 512
 
 EV_EXEC, EV_EXIT, EV_OOM, EV_CONN = 2, 3, 4, 5

@@ -193,6 +193,7 @@ class Collector:
             # its exec happened before we looked: take what /proc shows of it
             p.comm, p.exe, p.uid = info.comm, info.exe, info.uid
             p.argv, p.argv_redacted = self.redact(info.argv)
+            p.argv_truncated = info.argv_truncated
         self._adopt[pid] = p
 
     def seed_existing(self) -> int:
@@ -590,6 +591,7 @@ class Collector:
             elif info is not None:
                 p.exe, p.comm = info.exe, info.comm
                 p.argv, p.argv_redacted = self.redact(info.argv)
+                p.argv_truncated = info.argv_truncated
             self.live[(pid, tv.start_ns)] = p
 
     def _open_connections(self) -> None:

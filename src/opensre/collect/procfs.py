@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..abi.events import ARGV_MAX
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -21,6 +23,7 @@ class ProcInfo:
     exe: str
     uid: int | None
     is_kernel_thread: bool
+    argv_truncated: bool = False  # cmdline was longer than the bound (the kernel side's too)
 
 
 def parse_stat(text: str) -> tuple[str, int, int, int]:
@@ -53,8 +56,12 @@ def read_proc(pid: int, root: str | Path = "/proc") -> ProcInfo | None:
                 break
     except OSError:
         pass
+    # the same bound as argv read in the kernel at exec (abi.ARGV_MAX), the same flag
+    truncated = len(cmd) > ARGV_MAX
+    cmd = cmd[:ARGV_MAX]
     argv = [a.decode("utf-8", "replace") for a in cmd.rstrip(b"\0").split(b"\0")] if cmd else []
-    return ProcInfo(pid, ppid, comm, start * (10**9 // CLK_TCK), argv, exe, uid, bool(flags & PF_KTHREAD))
+    return ProcInfo(pid, ppid, comm, start * (10**9 // CLK_TCK), argv, exe, uid, bool(flags & PF_KTHREAD),
+                    truncated)
 
 
 def list_pids(root: str | Path = "/proc") -> list[int]:
