@@ -56,8 +56,10 @@ while read -r pattern; do
   rm -rf "$out" && mkdir -p "$out"
   t0=$(date +%s)
   echo "== booting $ver ($pkg)"
-  timeout "${KERNEL_TEST_TIMEOUT:-1500}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
-      --cpus 2 --memory 4G --rwdir "$out" \
+  # the guest gets fresh tmpfs on /tmp and /var/tmp: hand it the checkout (wherever
+  # it is) read-only, and the result folder read-write
+  timeout "${KERNEL_TEST_TIMEOUT:-2400}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
+      --cpus 2 --memory 4G --rodir "$root" --rwdir "$out" \
       --exec "bash $root/tests/kernels/guest.sh $out $dir $*" > "$out/console.txt" 2>&1 || true
   secs=$(( $(date +%s) - t0 ))
   if [ ! -f "$out/rc" ]; then
