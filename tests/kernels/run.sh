@@ -57,10 +57,12 @@ while read -r pattern; do
   t0=$(date +%s)
   echo "== booting $ver ($pkg)"
   # the guest gets fresh tmpfs on /tmp and /var/tmp: hand it the checkout (wherever
-  # it is) read-only, and the result folder read-write
+  # it is) read-only, and the result folder read-write at /mnt (a mount inside the
+  # read-only one would be hidden by it)
+  mkdir -p /mnt
   timeout "${KERNEL_TEST_TIMEOUT:-2400}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
-      --cpus 2 --memory 4G --rodir "$root" --rwdir "$out" \
-      --exec "bash $root/tests/kernels/guest.sh $out $dir $*" > "$out/console.txt" 2>&1 || true
+      --cpus 2 --memory 4G --rodir "$root" --rwdir "/mnt=$out" \
+      --exec "bash $root/tests/kernels/guest.sh /mnt $dir $*" > "$out/console.txt" 2>&1 || true
   secs=$(( $(date +%s) - t0 ))
   if [ ! -f "$out/rc" ]; then
     tail -n 40 "$out/console.txt" >&2
