@@ -4,7 +4,7 @@ imports the collector or the loader."""
 
 from __future__ import annotations
 
-from ..model import Run
+from ..model import Run, failed
 from ..store import Store
 from .classify import Thresholds, classify
 from .compare import Floors, compare
@@ -110,7 +110,9 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
                 "reason": f"cheapest type in the bundled table with >= {need_c} vCPUs and "
                           f">= {need_m / 2**30:.1f} GiB (the largest recommendation)"}
     return TuneResult(
-        run_ids=[r.run_id for r in runs], tasks=facts, findings=findings, tool_findings=tool_findings,
+        run_ids=[r.run_id for r in runs], tasks=facts,
+        runs=[{"run_id": r.run_id, "status": r.status, "exit_code": r.exit_code, "exit_signal": r.exit_signal,
+               "failed": failed(r.exit_code, r.exit_signal)} for r in runs], findings=findings, tool_findings=tool_findings,
         recommendations=recs, cost=cost, comparison=comparison,
         host=None if host is None else {"hostname": host.hostname, "cpus": host.cpus, "mem_bytes": host.mem_bytes},
         options={"idle_after_s": th.idle_after_s, "workflow": workflow,

@@ -86,10 +86,11 @@ def classify(t: TaskFacts, th: Thresholds | None = None) -> list[Finding]:
             parallel_efficiency=efficiency(t), max_threads=t.max_threads)
 
     lim = t.given.memory_bytes if t.given.memory_source != "host" else None
-    if lim and t.peak_rss_bytes >= th.near_limit * lim and not t.oom_killed:
-        add("memory_bound", f"peak RSS {t.peak_rss_bytes / MIB:.0f} MiB is {100 * t.peak_rss_bytes / lim:.0f}% "
-            f"of its {lim / MIB:.0f} MiB limit", peak_rss_bytes=t.peak_rss_bytes, memory_limit_bytes=lim,
-            memory_source=t.given.memory_source, major_faults=t.major_faults)
+    mem = t.memory_bytes  # the concurrent footprint: what a limit on the task must hold
+    if lim and mem >= th.near_limit * lim and not t.oom_killed:
+        add("memory_bound", f"peak memory {mem / MIB:.0f} MiB is {100 * mem / lim:.0f}% "
+            f"of its {lim / MIB:.0f} MiB limit", peak_rss_bytes=t.peak_rss_bytes, memory_peak_bytes=mem,
+            memory_limit_bytes=lim, memory_source=t.given.memory_source, major_faults=t.major_faults)
     elif t.major_faults >= th.major_faults:
         add("memory_bound", f"{t.major_faults} major page faults (pages read back from disk)",
             major_faults=t.major_faults, peak_rss_bytes=t.peak_rss_bytes, host_memory_pressure=t.host_memory_pressure)
@@ -115,9 +116,9 @@ def classify(t: TaskFacts, th: Thresholds | None = None) -> list[Finding]:
                 cpus_given=g.cpus, cpus_source=g.cpus_source, peak_cores=t.peak_cores,
                 avg_cores=round(avg_cores, 3), parallel_efficiency=efficiency(t), max_threads=t.max_threads)
     if g.memory_bytes and g.memory_source != "host" and not t.oom_killed \
-            and t.peak_rss_bytes <= th.over_mem_ratio * g.memory_bytes \
-            and g.memory_bytes - t.peak_rss_bytes >= th.over_mem_min_bytes:
+            and mem <= th.over_mem_ratio * g.memory_bytes \
+            and g.memory_bytes - mem >= th.over_mem_min_bytes:
         add("overallocated_memory", f"given {g.memory_bytes / MIB:.0f} MiB ({g.memory_source}) but peaked at "
-            f"{t.peak_rss_bytes / MIB:.0f} MiB", memory_given_bytes=g.memory_bytes, memory_source=g.memory_source,
-            peak_rss_bytes=t.peak_rss_bytes)
+            f"{mem / MIB:.0f} MiB", memory_given_bytes=g.memory_bytes, memory_source=g.memory_source,
+            peak_rss_bytes=t.peak_rss_bytes, memory_peak_bytes=mem)
     return out

@@ -40,7 +40,7 @@ class TaskFacts:
     write_bytes: int
     major_faults: int
     max_threads: int                 # the most threads one process had
-    peak_cores: float                # the most cores used in one sample interval
+    peak_cores: float                # the most cores used in one sample interval (<= cpu_capacity)
     longest_stall_ns: int            # longest stretch with no CPU and no I/O progress
     exit_code: int | None
     exit_signal: int | None
@@ -51,6 +51,13 @@ class TaskFacts:
     given: Given = field(default_factory=Given)
     size_flags: list[dict] = field(default_factory=list)  # [{flag, text, cpus|memory_bytes}] from argv
     tools: list[str] = field(default_factory=list)
+    memory_peak_bytes: int = 0       # peak concurrent footprint: largest sum of live processes' RSS
+    cpu_capacity: float | None = None  # the most cores it could use: host CPUs, its cpuset, its quota
+
+    @property
+    def memory_bytes(self) -> int:
+        """What the task needed in memory at once (never less than its largest process)."""
+        return max(self.memory_peak_bytes or 0, self.peak_rss_bytes or 0)
 
 
 @dataclass
@@ -102,9 +109,11 @@ class TuneResult:
     comparison: list[Delta] | None = None
     host: dict | None = None
     options: dict = field(default_factory=dict)
+    runs: list[dict] = field(default_factory=list)  # [{run_id, status, exit_code, exit_signal, failed}]
 
     def to_json(self) -> dict:
-        d = {"schema_version": SCHEMA_VERSION, "run_ids": self.run_ids, "host": self.host, "options": self.options,
+        d = {"schema_version": SCHEMA_VERSION, "run_ids": self.run_ids, "runs": self.runs, "host": self.host,
+             "options": self.options,
              "findings": [asdict(f) for f in self.findings],
              "tool_findings": [asdict(f) for f in self.tool_findings],
              "recommendations": [asdict(r) for r in self.recommendations],

@@ -1,7 +1,8 @@
 """Recommended CPUs and memory per task type, from the true peaks of its tasks
 across one or more runs (method and numbers explained in docs/tune.md).
 
-Memory: the p95 of per-task peak RSS (the maximum when there are fewer than
+Memory: the p95 of per-task peak memory (the concurrent footprint: the largest
+sum of its live processes' RSS, never less than its largest process; the maximum when there are fewer than
 MIN_SAMPLES tasks), plus HEADROOM, rounded up to 64 MiB; with few samples the
 headroom is larger. A type with an OOM kill gets at least OOM_FACTOR x the limit
 it was killed at (like a retry with task.attempt x memory), never less.
@@ -46,16 +47,16 @@ def recommend(facts: list[TaskFacts]) -> list[Recommendation]:
     for ttype, ts in sorted(by_type.items()):
         ok = [t for t in ts if not t.oom_killed]
         n = len(ts)
-        peaks = [t.peak_rss_bytes for t in ts]
+        peaks = [t.memory_bytes for t in ts]  # what the task held at once, not its largest process
         few = n < MIN_SAMPLES
         base = max(peaks) if few else percentile(peaks, 0.95)
         headroom = HEADROOM_FEW if few else HEADROOM
         mem = max(_round_up(base * (1 + headroom), ROUND_MEM), MIN_MEM)
-        reason = [f"peak RSS {'max' if few else 'p95'} {base / 2**20:.0f} MiB over {n} task(s) "
+        reason = [f"peak memory {'max' if few else 'p95'} {base / 2**20:.0f} MiB over {n} task(s) "
                   f"+ {int(headroom * 100)}% headroom"]
         ooms = [t for t in ts if t.oom_killed]
         if ooms:
-            lim = max((t.oom_limit_bytes or t.given.memory_bytes or t.peak_rss_bytes) for t in ooms)
+            lim = max((t.oom_limit_bytes or t.given.memory_bytes or t.memory_bytes) for t in ooms)
             floor = _round_up(lim * OOM_FACTOR, ROUND_MEM)
             if floor > mem:
                 mem = floor
@@ -84,8 +85,10 @@ def recommend(facts: list[TaskFacts]) -> list[Recommendation]:
             if "cpus" in f and cpus < f["cpus"]:
                 warnings.append(f"{f['tool']} starts {f['cpus']} threads ({f['text']}): with {cpus} CPU(s) they "
                                 f"will time-share; lower the flag to {cpus} too")
-        evidence = {"tasks": n, "runs": len({t.run_id for t in ts}), "peak_rss_bytes_max": max(peaks),
-                    "peak_rss_bytes_p95": percentile(peaks, 0.95), "cpu_demand_p90": round(d, 3),
+        single = [t.peak_rss_bytes for t in ts]
+        evidence = {"tasks": n, "runs": len({t.run_id for t in ts}), "memory_peak_bytes_max": max(peaks),
+                    "memory_peak_bytes_p95": percentile(peaks, 0.95), "peak_rss_bytes_max": max(single),
+                    "peak_rss_bytes_p95": percentile(single, 0.95), "cpu_demand_p90": round(d, 3),
                     "peak_cores_max": max((t.peak_cores for t in ts), default=0.0), "max_threads": threads,
                     "wall_s_p95": round(percentile([t.wall_ns for t in ts], 0.95) / 1e9, 3),
                     "oom_kills": len(ooms), "few_samples": few}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .memory import concurrent_peaks
 from .tasks import Correlation, Correlator
 from .tools import ToolId, ToolIdentifier
 
@@ -19,9 +20,25 @@ def correlate_run(store, run_id: str, rule_files: list[str | Path] = ()) -> Corr
     execs: dict[tuple[int, int], list[list[str]]] = {}
     for e in store.execs(run_id):
         execs.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
-    c = Correlator(ToolIdentifier.from_files(files)).correlate(run_id, list(store.processes(run_id)), execs)
+    run = store.resolve_run(run_id)
+    procs = list(store.processes(run_id))
+    c = Correlator(ToolIdentifier.from_files(files)).correlate(run_id, procs, execs)
+    _root_status(c.tasks, run)
+    peaks = concurrent_peaks(procs, store.samples(run_id), c.task_of, run.end_time_ns)
+    for t in c.tasks:
+        t.memory_peak_bytes = max(peaks.get(t.task_id, 0), t.peak_rss_bytes or 0)
     store.put_correlation(run_id, c.tasks, c.tools, c.task_of)
     return c
+
+
+def _root_status(tasks, run) -> None:
+    """The task holding the run's root process carries the run's exit status: the
+    wait status `opensre run` reaped is the truth when the root's own record lacks one."""
+    if run.root_pid is None or (run.exit_code is None and run.exit_signal is None):
+        return
+    for t in tasks:
+        if t.root_pid == run.root_pid and t.exit_code is None and t.exit_signal is None:
+            t.exit_code, t.exit_signal = run.exit_code, run.exit_signal
 
 
 def _tool_rule_files(store, rule_files) -> list:
@@ -90,5 +107,9 @@ def correlate_collection(store, collection_run_id: str, rule_files: list[str | P
                   drop_detail=dict(coll.drop_detail), process_count=len(ms), parent_run_id=coll.run_id,
                   sample_interval_s=coll.sample_interval_s, probes=dict(coll.probes))
         out.append((run, c.tasks, c.tools))
+    peaks = concurrent_peaks(procs, store.samples(coll.run_id), task_of, coll.end_time_ns)
+    for _, tasks, _ in out:
+        for t in tasks:
+            t.memory_peak_bytes = max(peaks.get(t.task_id, 0), t.peak_rss_bytes or 0)
     store.put_detected_runs(coll.run_id, out, task_of, UNATTRIBUTED)
     return [r for r, _, _ in out]

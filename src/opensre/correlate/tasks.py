@@ -193,7 +193,10 @@ class Correlator:
                 task_of[key(m)] = tid
             uses = self._tool_uses(run_id, tid, ms, tree, tool, owner, rk)
             tools.extend(uses)
-            root = tree.by_key[rk] if rk is not None else None
+            if rk is not None:
+                root = tree.by_key[rk]
+            else:  # the engine task: its root is the run's root process (the first tree root in it)
+                root = next((r for r in tree.roots if owner[key(r)] is None), None)
             eng, wd = roots.get(rk, (engine_name, None)) if rk is not None else (engine_name, None)
             t = _task(run_id, tid, eng, ms, root, uses, wd)
             if rk is None:

@@ -31,6 +31,8 @@ class Task:
     net_tx_bytes: int = 0
     net_rx_bytes: int = 0
     kind: str = "task"              # "task", or "engine" for the engine's own processes
+    memory_peak_bytes: int | None = None  # peak concurrent footprint: the largest sum of its live
+                                          # processes' RSS (>= peak_rss_bytes); None: not computed
 
 
 @dataclass

@@ -38,7 +38,8 @@ Progress = Callable[[str, int, int], None]
 F_RUNNING, F_PARTIAL, F_OOM, F_FAILED, F_TRUNCATED = 1, 2, 4, 8, 16
 
 TASK_COLS = ["id", "name", "engine", "kind", "start", "end", "procs", "cpu", "rss", "read", "write", "exit", "flags",
-             "cls", "runq", "blocked", "tx", "rx", "given_cpus", "given_mem", "mem_limit"]
+             "cls", "runq", "blocked", "tx", "rx", "given_cpus", "given_mem", "mem_limit",
+             "mem_peak"]
 TOOL_COLS = ["task", "label", "pid", "start", "end", "cpu", "rss", "exit", "flags"]
 PROC_COLS = ["parent", "depth", "pid", "task", "tool", "cmd", "start", "dur", "cpu", "rss", "read", "write", "exit",
              "flags"]
@@ -380,7 +381,8 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         trows.append([t.task_id, t.task_name, t.engine, t.kind, us(t.start_time_ns), us(t.end_time_ns),
                       t.process_count, t.cpu_ns // 1000, t.peak_rss_bytes, t.read_bytes, t.write_bytes, exit_text(t),
                       fl, cls, t.runq_wait_ns // 1000, t.blocked_io_ns // 1000, t.net_tx_bytes, t.net_rx_bytes,
-                      g[0], g[1], oom_limit.get(t.task_id) or g[3]])
+                      g[0], g[1], oom_limit.get(t.task_id) or g[3],
+                      max(t.memory_peak_bytes or 0, t.peak_rss_bytes or 0)])
 
     # tool invocations under their task
     tools = store.tools(rid)

@@ -143,20 +143,22 @@ def task_view(tasks, tools, width: int = 100) -> str:
     by_task = defaultdict(list)
     for u in tools:
         by_task[u.task_id].append(u)
-    hdr = (f"{'TASK':<6} {'NAME':<34} {'ENGINE':<10} {'PROCS':>5} {'WALL':>9} {'CPU':>9} {'PEAK RSS':>10} "
-           f"{'READ':>9} {'WRITE':>9} {'EXIT':>6}")
+    # PEAK MEM: the largest sum of its live processes' RSS; PEAK RSS: its largest single process
+    hdr = (f"{'TASK':<6} {'NAME':<34} {'ENGINE':<10} {'PROCS':>5} {'WALL':>9} {'CPU':>9} {'PEAK MEM':>10} "
+           f"{'PEAK RSS':>10} {'READ':>9} {'WRITE':>9} {'EXIT':>6}")
     out = [hdr]
     for t in tasks:
         wall = (t.end_time_ns - t.start_time_ns) if t.end_time_ns else None
         flag = " OOM" if t.oom_killed else ""
         out.append(f"{t.task_id:<6} {t.task_name[:34]:<34} {t.engine[:10]:<10} {t.process_count:>5} {fmt_s(wall):>9} "
-                   f"{fmt_s(t.cpu_ns):>9} {fmt_bytes(t.peak_rss_bytes):>10} {fmt_bytes(t.read_bytes):>9} "
+                   f"{fmt_s(t.cpu_ns):>9} {fmt_bytes(max(t.memory_peak_bytes or 0, t.peak_rss_bytes or 0)):>10} "
+                   f"{fmt_bytes(t.peak_rss_bytes):>10} {fmt_bytes(t.read_bytes):>9} "
                    f"{fmt_bytes(t.write_bytes):>9} {exit_text(t):>6}{flag}")
         for u in sorted(by_task.get(t.task_id, []), key=lambda u: u.start_time_ns)[:8]:
             name = f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
             wall = (u.end_time_ns - u.start_time_ns) if u.end_time_ns else None
             out.append(f"{'':<6}   └ {name[:30]:<30} {'':<10} {u.pid:>5} {fmt_s(wall):>9} {fmt_s(u.cpu_ns):>9} "
-                       f"{fmt_bytes(u.peak_rss_bytes):>10} {fmt_bytes(u.read_bytes):>9} {fmt_bytes(u.write_bytes):>9} "
+                       f"{'':>10} {fmt_bytes(u.peak_rss_bytes):>10} {fmt_bytes(u.read_bytes):>9} {fmt_bytes(u.write_bytes):>9} "
                        f"{exit_text(u):>6}")
         extra = len(by_task.get(t.task_id, [])) - 8
         if extra > 0:

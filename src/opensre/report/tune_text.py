@@ -22,7 +22,7 @@ TRIVIAL_PEAK = 64 << 20
 def _trivial(r) -> bool:
     """A type whose tasks were all short and small: a helper, not worth a row."""
     e = r.evidence
-    return (e.get("wall_s_p95", 0) < TRIVIAL_WALL_S and e.get("peak_rss_bytes_max", 0) < TRIVIAL_PEAK
+    return (e.get("wall_s_p95", 0) < TRIVIAL_WALL_S and e.get("memory_peak_bytes_max", e.get("peak_rss_bytes_max", 0)) < TRIVIAL_PEAK
             and not r.warnings and not e.get("oom_kills") and not r.current_cpus and not r.current_memory_bytes)
 
 
@@ -46,6 +46,10 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
     if result.host:
         head += f" on {result.host['hostname']} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
     con.print(head)
+    for r in getattr(result, "runs", None) or ():
+        if r.get("failed"):
+            how = f"signal {r['exit_signal']}" if r.get("exit_signal") else f"exit status {r['exit_code']}"
+            con.print(f"run {r['run_id'][:12]} FAILED: {how}")
 
     t = Table(title="Findings per task", title_justify="left", show_lines=False)
     for c in ("task", "classification", "wall", "cpu", "what held it back / why"):

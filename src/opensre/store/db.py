@@ -196,8 +196,10 @@ class Store:
 
     def tasks(self, run_id: str) -> list[Task]:
         tf = [f.name for f in dataclasses.fields(Task)]
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(tasks)")}  # an older read-only store
+        cols = ",".join(f if f in have else "NULL" for f in tf)
         out = []
-        for r in self.db.execute(f"SELECT {','.join(tf)} FROM tasks WHERE run_id=? ORDER BY start_time_ns, task_id",
+        for r in self.db.execute(f"SELECT {cols} FROM tasks WHERE run_id=? ORDER BY start_time_ns, task_id",
                                  (run_id,)):
             d = dict(zip(tf, r))
             d["tools"] = json.loads(d["tools"]) if d["tools"] else []

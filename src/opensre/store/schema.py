@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS = {
     1: """
@@ -112,5 +112,10 @@ ALTER TABLE runs ADD COLUMN sample_interval_s REAL;
     # which probe families ran, in which kernel variant, and which could not (JSON)
     8: """
 ALTER TABLE runs ADD COLUMN probes TEXT;
+""",
+    # a task's peak concurrent memory: the largest sum of its live processes' RSS
+    # (tasks.peak_rss_bytes stays the largest single process)
+    9: """
+ALTER TABLE tasks ADD COLUMN memory_peak_bytes INTEGER;
 """,
 }

@@ -373,7 +373,7 @@
     const s = t ? series[i] : D.run_series;
     $("#sel-title").textContent = t ? `${t.id} ${t.name}` : "whole run";
     $("#sel-info").textContent = t
-      ? `${t.engine}${t.kind === "engine" ? " (engine's own processes)" : ""} · ${t.procs} processes · wall ${fmtUs(taskEnd(t) - t.start)} · CPU ${fmtUs(t.cpu)} · peak RSS ${fmtBytes(t.rss)} · exit ${t.exit}` +
+      ? `${t.engine}${t.kind === "engine" ? " (engine's own processes)" : ""} · ${t.procs} processes · wall ${fmtUs(taskEnd(t) - t.start)} · CPU ${fmtUs(t.cpu)} · peak memory ${fmtBytes(t.mem_peak || t.rss)} (largest process ${fmtBytes(t.rss)}) · exit ${t.exit}` +
         ` · class ${CLASS_LABELS[t.cls] || t.cls || "unclassified"}` +
         (t.given_cpus ? ` · given ${t.given_cpus} CPUs` : "") + (t.given_mem ? `, ${fmtBytes(t.given_mem)}` : "")
       : "all processes of the run; click a task in the timeline or the task table to see its own";
@@ -503,7 +503,8 @@
       txt("class", (t) => t.cls || "", 120, { fmt: (t) => badge(t.kind === "engine" && !t.cls ? "engine" : t.cls) }),
       num("start", (t) => t.start, fmtUs, 80), num("wall", (t) => taskEnd(t) - t.start, fmtUs, 80),
       num("CPU", (t) => t.cpu, fmtUs, 80), num("cores", (t) => t.cpu / Math.max(1, taskEnd(t) - t.start), (v) => v.toFixed(2), 60),
-      num("peak RSS", (t) => t.rss, fmtBytes, 86), num("read", (t) => t.read, fmtBytes, 84), num("written", (t) => t.write, fmtBytes, 84),
+      num("peak memory", (t) => t.mem_peak || t.rss, fmtBytes, 96, { tip: () => "peak concurrent memory: the largest sum of its live processes' RSS" }),
+      num("largest process", (t) => t.rss, fmtBytes, 96), num("read", (t) => t.read, fmtBytes, 84), num("written", (t) => t.write, fmtBytes, 84),
       num("procs", (t) => t.procs, fmtNum, 60), txt("exit", (t) => t.exit, 60, { cls: "exit" }),
     ];
     const table = new VTable($("#task-table"), {
