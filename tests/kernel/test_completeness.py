@@ -36,8 +36,11 @@ def test_fork_storm_every_process_recorded(observe, tmp_path):
         lid, ms = int(leaf["argv"][2]), int(leaf["argv"][3])
         assert leaf["exit_code"] == lid % 200 and leaf["exit_signal"] is None
         life_ms = (leaf["end_time_ns"] - leaf["start_time_ns"]) / 1e6
-        assert ms <= life_ms < ms + 1000, (lid, ms, life_ms)
         sub = parent(leaf)
+        # it slept ms; it lived within its parent, which waited for it (an upper
+        # bound in wall time would only measure how busy the machine is)
+        assert ms <= life_ms, (lid, ms, life_ms)
+        assert sub["start_time_ns"] <= leaf["start_time_ns"] and leaf["end_time_ns"] <= sub["end_time_ns"], lid
         mid = parent(sub)
         assert parent(mid) is root
         assert sub["exec_count"] == 0 and mid["exec_count"] == 0  # forked, never exec'd

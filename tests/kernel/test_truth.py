@@ -128,3 +128,20 @@ def test_matches_usr_bin_time(observe, tmp_path):
     maxrss = field("Maximum resident set size (kbytes)") * 1024
     ours_max = max(r["maxrss_bytes"] for r in recs if r["comm"] != "time")
     assert abs(ours_max - maxrss) <= RSS_TOL(maxrss)
+
+
+def test_forked_workers_have_a_time_series_before_they_exit(observe):
+    """multiprocessing workers never exec: they are sampled from the first tick
+    (the tracked map knows them), not only summed at their exit."""
+    code = ("import multiprocessing as mp, time\n"
+            "def w(_):\n    t = time.thread_time()\n    while time.thread_time() - t < 1.0: pass\n"
+            "ps = [mp.get_context('fork').Process(target=w, args=(i,)) for i in range(2)]\n"
+            "[p.start() for p in ps]; [p.join() for p in ps]; print(*[p.pid for p in ps])\n")
+    obs = observe([sys.executable, "-c", code], "--interval", "0.2", check_status=0)
+    workers = [int(x) for x in obs.stdout.split()]
+    samples = obs.export("samples")
+    for pid in workers:
+        rows = [s for s in samples if s["pid"] == pid]
+        assert len(rows) >= 3, rows  # ~1 s of CPU at 0.2 s ticks
+        (rec,) = [r for r in obs.export() if r["pid"] == pid]
+        assert sum(s["cpu_ns"] for s in rows) == rec["cpu_user_ns"] + rec["cpu_system_ns"]  # the series sums to the total

@@ -266,9 +266,11 @@ class Collector:
             g[6] += s.sleep_ns
         n = 0
         for key, (lead, cpu, rb, wb, rq, bl, sl, *_rest) in groups.items():
-            p = self.live.get(key)
-            if lead is None or p is None:
+            if lead is None:
                 continue  # leader exiting (its figures are moving into acc): next tick
+            p = self.live.get(key) or self._fork_from_sample(*key)
+            if p is None:
+                continue
             cum = (cpu + lead.dead_exec_ns, rb + lead.acc_read_bytes, wb + lead.acc_write_bytes,
                    lead.net_tx_bytes, lead.net_rx_bytes, rq + lead.acc_run_delay_ns,
                    bl + lead.acc_blocked_ns, sl + lead.acc_sleep_ns)
@@ -434,19 +436,35 @@ class Collector:
         p = self.live.get(key)
         if p is not None:
             return p
-        p = self._adopt.pop(ident.pid, None)
+        return self._new_record(ident.pid, ident.start_ns, ident.ppid, ident.parent_start_ns)
+
+    def _new_record(self, pid: int, start_ns: int, ppid: int, parent_start_ns: int) -> Process:
+        """The live record of a process first heard of now (its exec, exit or first sample)."""
+        p = self._adopt.pop(pid, None)
         if p is None:
-            p = Process(pid=ident.pid, start_time_ns=ident.start_ns + self.offset, ppid=ident.ppid)
-            if ident.parent_start_ns:
-                p.parent_start_time_ns = ident.parent_start_ns + self.offset
-                pp = self.live.get((ident.ppid, ident.parent_start_ns))
+            p = Process(pid=pid, start_time_ns=start_ns + self.offset, ppid=ppid)
+            if parent_start_ns:
+                p.parent_start_time_ns = parent_start_ns + self.offset
+                pp = self.live.get((ppid, parent_start_ns))
                 if pp is not None:  # a fork runs its parent's image until it execs
                     p.exe, p.argv, p.argv_truncated, p.argv_redacted = pp.exe, pp.argv, pp.argv_truncated, pp.argv_redacted
-                    p.cwd = pp.cwd
+                    p.cwd, p.comm = pp.cwd, pp.comm
         else:
-            p.start_time_ns = ident.start_ns + self.offset  # exact now
-        self.live[key] = p
+            p.start_time_ns = start_ns + self.offset  # exact now
+        self.live[(pid, start_ns)] = p
         return p
+
+    def _fork_from_sample(self, pid: int, start_ns: int) -> Process | None:
+        """A tracked fork that has not exec'd (a multiprocessing worker) has sent no
+        record yet: the tracked map knows its parent, so its samples count from the
+        first tick, not only its exit totals."""
+        raw = self.obj.map("tracked").lookup(ctypes.c_uint32(pid), ctypes.sizeof(abi.TrackVal))
+        if raw is None:
+            return None
+        tv = abi.TrackVal.from_buffer_copy(raw)
+        if tv.state != abi.TRACKED or tv.start_ns not in (0, start_ns):
+            return None
+        return self._new_record(pid, start_ns, tv.ppid, tv.parent_start_ns)
 
     def _apply_ident(self, p: Process, ident) -> None:
         p.comm = ident.comm.decode("utf-8", "replace")
