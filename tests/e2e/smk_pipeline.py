@@ -64,6 +64,34 @@ rule stats:
 """
 
 
+# Kernel truth for each job, independent of OpenSRE: Snakemake runs every `shell:` job as
+# `<shell.executable> -c "set -euo pipefail; ..."` (the prefix only when the executable is
+# named `bash`). This `bash` runs the job under GNU time, which writes the job's
+# getrusage(RUSAGE_CHILDREN) (what the kernel accounted for its whole reaped subtree: CPU,
+# the largest maxrss) and wall time to DIR/<pid of this script, the job's root process>.
+# It does not exec time, so the root still looks like a Snakemake job's shell.
+TRUTH_SHELL = """#!/bin/bash
+/usr/bin/time -f '%e %U %S %M' -o {truth_dir}/$$ /bin/bash "$@"
+"""
+TRUTH_PRELUDE = 'shell.executable("{shell}")\n'
+
+
+def truth_shell(d: Path) -> tuple[Path, Path]:
+    """(the shell to give Snakemake, the folder its truth files land in)."""
+    truth = d / "truth"
+    (truth / "bin").mkdir(parents=True, exist_ok=True)
+    sh = truth / "bin" / "bash"
+    sh.write_text(TRUTH_SHELL.format(truth_dir=truth))
+    sh.chmod(0o755)
+    return sh, truth
+
+
+def read_truth(f: Path) -> dict:
+    """GNU time's `%e %U %S %M` line: wall s, CPU s (user + system, 10 ms steps), maxrss bytes."""
+    wall, user, system, kb = f.read_text().split()[-4:]  # a failing job adds a line before
+    return {"wall_s": float(wall), "cpu_s": float(user) + float(system), "maxrss_bytes": int(kb) * 1024}
+
+
 def make_data(d: Path, ref_len: int = 2_000_000, reads: int = 40_000, rlen: int = 100,
               samples=SAMPLES) -> None:
     rng = random.Random(11)

@@ -6,6 +6,7 @@ charts of a task selected by clicking it (in the timeline and in the task table)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -71,6 +72,10 @@ def test_report_html(tmp_path, store):
     r = subprocess.run(opensre_cmd() + ["report", "smk-b", "--compare", "smk-a", "--store", str(store),
                                         "-o", str(cmp_html)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    t = subprocess.run(opensre_cmd() + ["tune", "smk-a", "--store", str(store), "--format", "json"],
+                       capture_output=True, text=True, timeout=60)
+    assert t.returncode == 0, t.stderr
+    tuned = json.loads(t.stdout)
 
     # self-contained: nothing is referenced by URL (uPlot's SVG namespace string is no fetch)
     page = a_html.read_text()
@@ -85,7 +90,13 @@ def test_report_html(tmp_path, store):
         assert s["gantt"][0] > 800 and s["gantt"][1] > 200 and s["axis"][1] > 10
         assert s["gantt_inked"] > 2000, "the timeline drew (almost) nothing"
         assert s["task_rows"] >= 2 + 5 * 3 and s["proc_rows"] > 10
-        assert "tune unavailable" in s["tune"] or "Recommendations" in s["tune"]
+        # tune ran for this finished run (no "tune unavailable"), and the page shows what
+        # `opensre tune --format json` (another path through the CLI) says of the same run
+        assert c.eval("document.getElementById('tune-unavailable')") is None, s["tune"]
+        assert f"Recommendations ({len(tuned['recommendations'])})" in s["tune"], (s["tune"], tuned)
+        assert f"Findings ({len(tuned['findings'])}" in s["tune"], (s["tune"], tuned)
+        for rec in tuned["recommendations"]:
+            assert rec["task_type"] in s["tune"], rec
 
         # click a task's row in the timeline (the label column: every row is clickable there)
         tasks = c.eval("opensreReport.data.tasks.map((t, i) => [i, t[0], t[3], opensreReport.data.series[i] !== null])")

@@ -1,39 +1,131 @@
-"""Privacy: secrets planted in the environment, in a file the workload reads and
-in argv never reach the store or an export in clear."""
+"""Privacy on every output: secrets planted in the environment, in a file the workload
+reads and in argv never reach the store (with its WAL, -shm and any other file beside
+it), an export, a view, tune, the HTML report or a live `top` snapshot in clear.
+argv secrets appear masked; env and file secrets appear nowhere.
+
+Every surface is one line of SURFACES: an exporter added later is one more line."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import subprocess
-import uuid
+import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from conftest import opensre_cmd
 
+MASK = b"***"
 
-def test_secrets_never_stored(observe, store, tmp_path):
-    env_secret, file_secret, argv_secret = (f"S{uuid.uuid4().hex}" for _ in range(3))
-    secret_file = tmp_path / "creds.txt"
-    secret_file.write_text(f"password={file_secret}\n")
-    script = (f"cat {secret_file} > /dev/null; printenv > /dev/null; "
-              f"sh -c 'true --password={argv_secret}' ; env > /dev/null")
-    env = dict(os.environ, OPENSRE_PLANTED=env_secret)
-    obs = observe(["bash", "-c", script, "--", f"--token={argv_secret}"], env=env, check_status=0)
-    records = obs.export()
-    assert any("--password=***" in " ".join(r["argv"]) for r in records)
+# (name, argv after `opensre`; {store} and {out} are filled in). A surface writing a file
+# writes it to {out}; its stdout counts too.
+SURFACES = [
+    *[(f"export {w}", ["export", "--store", "{store}", "--what", w])
+      for w in ("processes", "tasks", "tools", "execs", "samples", "events", "host")],
+    ("runs", ["runs", "--store", "{store}"]),
+    ("show", ["show", "--store", "{store}"]),
+    ("show --timeline", ["show", "--store", "{store}", "--timeline"]),
+    ("show --tree", ["show", "--store", "{store}", "--tree"]),
+    ("tune", ["tune", "--store", "{store}"]),
+    ("tune json", ["tune", "--store", "{store}", "--format", "json"]),
+    *[(f"tune --emit {e}", ["tune", "--store", "{store}", "--emit", e])
+      for e in ("snakemake", "nextflow", "slurm", "k8s")],
+    ("report html", ["report", "--store", "{store}", "-o", "{out}"]),
+]
 
-    blobs = []
-    for suffix in ("", "-wal", "-shm"):
-        p = f"{store}{suffix}"
-        if os.path.exists(p):
-            blobs.append(open(p, "rb").read())
-    for what in ("processes", "execs"):
-        out = subprocess.run(opensre_cmd() + ["export", "--store", str(store), "--what", what],
-                             capture_output=True, check=True).stdout
-        blobs.append(out)
-    for cmd in (["show"], ["runs"]):
-        blobs.append(subprocess.run(opensre_cmd() + cmd + ["--store", str(store)], capture_output=True, check=True).stdout)
-    blobs.append(obs.stderr.encode())
-    everything = b"\n".join(blobs)
-    for secret in (env_secret, file_secret, argv_secret):
-        assert secret.encode() not in everything, secret
-    assert b"--password=***" in everything and b"--token=***" in everything
+
+def _plant(tmp_path: Path) -> dict:
+    """The secrets, and a workload that reads the file one, has the env one in its
+    environment, passes the argv ones on its command lines and lives ~4 s (so that a
+    live snapshot can be read while it runs)."""
+    s = {k: f"S{secrets.token_hex(16)}" for k in ("env", "file", "argv_pw", "argv_tok")}
+    f = tmp_path / "creds.txt"
+    f.write_text(f"password={s['file']}\n")
+    script = (f"cat {f} > /dev/null; printenv > /dev/null; "
+              f"sh -c 'true --password={s['argv_pw']}'; "
+              f"{sys.executable} -c 'import time; time.sleep(4)' --password={s['argv_pw']}; env > /dev/null")
+    return {"secrets": s, "cmd": ["bash", "-c", script, "--", f"--token={s['argv_tok']}"],
+            "env": dict(os.environ, OPENSRE_PLANTED=s["env"])}
+
+
+def _store_files(store: Path) -> list[Path]:
+    """The store and everything beside it that belongs to it: -wal, -shm, spills, .live/."""
+    return [p for p in store.parent.rglob("*") if p.is_file() and p.name.startswith(store.name)
+            or p.is_file() and store.name + ".live" in p.parts]
+
+
+def _observe_with_live(store: Path, plant: dict) -> tuple[subprocess.CompletedProcess, list[bytes]]:
+    """opensre run of the workload; while it runs, the raw bytes of its live snapshot
+    (the one that names the sleeping python: the workload is mid-run) and of the store files."""
+    p = subprocess.Popen(opensre_cmd() + ["run", "--store", str(store), "--interval", "0.2", "--", *plant["cmd"]],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=plant["env"])
+    live, during = [], []
+    deadline = time.time() + 30
+    try:
+        while time.time() < deadline and p.poll() is None:
+            snaps = list((store.parent / (store.name + ".live")).glob("*.json"))
+            blobs = [s.read_bytes() for s in snaps if s.exists()]
+            if any(b"time.sleep(4)" in b for b in blobs):
+                live = blobs
+                during = [f.read_bytes() for f in _store_files(store) if f.exists()]
+                break
+            time.sleep(0.1)
+    finally:
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert live, "no live snapshot was seen while the workload ran"
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err), live + during
+
+
+def _surface_outputs(store: Path, tmp_path: Path) -> dict[str, bytes]:
+    got = {}
+    for name, argv in SURFACES:
+        out = tmp_path / f"out-{name.replace(' ', '_').replace('-', '')}"
+        cmd = [a.format(store=store, out=out) for a in argv]
+        r = subprocess.run(opensre_cmd() + cmd, capture_output=True, timeout=120)
+        assert r.returncode == 0, (name, r.stderr.decode()[-2000:])
+        blob = r.stdout + r.stderr + (out.read_bytes() if out.exists() else b"")
+        got[name] = blob
+    return got
+
+
+def test_secrets_on_no_surface(store, tmp_path):
+    plant = _plant(tmp_path)
+    s = plant["secrets"]
+    run, live = _observe_with_live(store, plant)
+    outputs = {"run stderr": run.stdout + run.stderr, "live snapshot while running": b"\n".join(live)}
+    outputs.update(_surface_outputs(store, tmp_path))
+    outputs["store files"] = b"\n".join(f.read_bytes() for f in _store_files(store))
+    assert any(f.name.endswith("-wal") for f in _store_files(store)) or len(live) > 1  # the WAL was looked at
+    for name, blob in outputs.items():
+        for kind, secret in s.items():
+            assert secret.encode() not in blob, f"{kind} secret in clear on {name}"
+    # argv secrets are there, masked, where argv is shown at all (proves the surface saw them)
+    for name in ("export processes", "export execs", "live snapshot while running", "store files"):
+        assert b"--password=" + MASK in outputs[name] and b"--token=" + MASK in outputs[name], name
+    assert b"OPENSRE_PLANTED" not in outputs["store files"]  # not even the variable's name
+
+
+PATH_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # a GitHub token's shape
+
+
+@pytest.mark.xfail(strict=True, reason="cwd/exe are redacted by Redactor.redact_path, which the collector "
+                   "does not call yet (collect/collector.py: see docs/redaction.md)")
+def test_token_in_cwd_and_exe_path_on_no_surface(store, tmp_path):
+    """A path can hold a token (/home/u/tok_ghp_.../): cwd and exe go through the pattern rules."""
+    d = tmp_path / f"tok_{PATH_TOKEN}"
+    d.mkdir()
+    exe = d / "true"
+    exe.write_bytes(Path("/bin/true").read_bytes())
+    exe.chmod(0o755)
+    r = subprocess.run(opensre_cmd() + ["run", "--store", str(store), "--", "bash", "-c", f"cd {d} && {exe}"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    outputs = _surface_outputs(store, tmp_path)
+    outputs["store files"] = b"\n".join(f.read_bytes() for f in _store_files(store))
+    for name, blob in outputs.items():
+        assert PATH_TOKEN.encode() not in blob, f"path token in clear on {name}"

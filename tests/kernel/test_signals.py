@@ -72,11 +72,22 @@ def test_io_wait_vs_sleep(observe, tmp_path):
     (s,) = sleeper.export()
     assert s["sleep_ns"] > 0.95e9 and s["blocked_io_ns"] < 5e6, s
     # a thread that never blocks in D has no per-thread state: its sleep is still counted
-    napper = observe([sys.executable, "-c", "import time; time.sleep(0.5)"], check_status=0)
+    # The napper measures its own sleep (CLOCK_MONOTONIC around it) and prints the kernel's
+    # schedstat for itself at its end (on-CPU ns, run-queue wait ns). sleep_ns is derived
+    # (lifetime - the rest), so the sum of the four is the lifetime by construction: each
+    # part is checked against the process's own view instead.
+    code = ("import time\nt0=time.monotonic(); time.sleep(0.5); t1=time.monotonic()\n"
+            "print(int((t1-t0)*1e9), open('/proc/self/schedstat').read().strip())")
+    napper = observe([sys.executable, "-c", code], check_status=0)
     (n,) = napper.export()
-    assert n["sleep_ns"] > 0.45e9, n
-    wall = n["end_time_ns"] - n["start_time_ns"]
-    assert abs(n["oncpu_ns"] + n["runq_wait_ns"] + n["blocked_io_ns"] + n["sleep_ns"] - wall) < 0.05 * wall, n
+    slept, own_cpu, own_wait = (int(x) for x in napper.stdout.split()[:3])
+    assert own_cpu <= n["oncpu_ns"] <= own_cpu + 20_000_000, (n, own_cpu)  # exit runs a little more
+    assert own_wait <= n["runq_wait_ns"] <= own_wait * 1.05 + 20_000_000, (n, own_wait)
+    # the measured nap is sleep, except the wait for a CPU after the wakeup (counted in
+    # runq_wait_ns); on top of it only interpreter start-up and exit, whose waits (page
+    # cache, pipes) are short
+    assert slept - n["runq_wait_ns"] <= n["sleep_ns"] <= slept + 100_000_000, (n, slept)
+    assert n["blocked_io_ns"] < 50_000_000, n
 
 
 def test_time_series_rss_and_cpu(observe):
@@ -84,9 +95,10 @@ def test_time_series_rss_and_cpu(observe):
             "    b=bytearray(64<<20)\n    for j in range(0,len(b),4096): b[j]=1\n"
             "    chunks.append(b); time.sleep(0.6)\n"
             "rss=int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])*1024\n"
-            "os.write(1, str(rss).encode()); os._exit(0)")
+            "cpu=int(open('/proc/self/schedstat').read().split()[0])\n"
+            "os.write(1, f'{rss} {cpu}'.encode()); os._exit(0)")
     obs = observe([sys.executable, "-c", code], "--interval", "0.5", check_status=0)
-    vmrss = int(obs.stdout.strip())
+    vmrss, own_cpu = (int(x) for x in obs.stdout.split())
     (p,) = obs.export()
     series = [s for s in obs.export("samples") if s["pid"] == p["pid"]]
     assert len(series) >= 8
@@ -94,8 +106,13 @@ def test_time_series_rss_and_cpu(observe):
     assert rss[-2] > rss[0] and max(rss) >= 512 * MiB
     assert sum(1 for a, b in zip(rss, rss[1:-1]) if b >= a) >= len(rss) - 3  # rising, one step at a time
     assert abs(rss[-1] - vmrss) <= 0.02 * vmrss, (rss[-1], vmrss)
+    # The series' CPU against the kernel's own figure for the process (schedstat, read by
+    # itself just before os._exit: the exit path adds a little). Not against oncpu_ns:
+    # the exit record is built to make the series sum to it.
     total = sum(s["cpu_ns"] for s in series)
-    assert abs(total - p["oncpu_ns"]) <= 0.02 * p["oncpu_ns"]
+    assert own_cpu <= total <= own_cpu + 20_000_000, (total, own_cpu)
+    # and it is a series: the ticks before the exit record carry most of the CPU
+    assert sum(s["cpu_ns"] for s in series[:-1]) >= 0.5 * own_cpu, series
     assert [s["t_ns"] for s in series] == sorted(s["t_ns"] for s in series)
 
 

@@ -69,12 +69,20 @@ def findings(res: dict, cls: str) -> list[dict]:
 
 
 def test_threads_asked_but_one_used_lower_cpus(observe, store, tmp_path):
-    observe([PY, WL, "burn", "1.5", "--threads", "8"], "--name", "over", check_status=0)
+    obs = observe([PY, WL, "burn", "1.5", "--threads", "8"], "--name", "over", check_status=0)
+    own = dict(kv.split("=") for kv in obs.stdout.split("burn ", 1)[1].split())
+    assert own["threads"] == "1"  # the kernel's word: it asked for 8 and ran one thread
     res = tune(store, "over")
     (f,) = findings(res, "overallocated_cpu")
     ev = f["evidence"]
     assert ev["cpus_given"] == 8 and "--threads 8" in ev["cpus_source"]
-    assert 0.8 <= ev["peak_cores"] <= 1.2 and ev["parallel_efficiency"] < 0.2
+    # peak_cores is the busiest sample interval. One thread cannot use more than one core
+    # (1.2: an interval's end is stamped a few ms apart from its counters), and the busiest
+    # interval is at least the process's lifetime average, which the kernel gave it:
+    # schedstat CPU / lifetime, measured by the process itself (a busy host lowers both)
+    avg = int(own["cpu_ns"]) / int(own["life_ns"])
+    assert 0.95 * avg <= ev["peak_cores"] <= 1.2, (ev, avg)
+    assert ev["parallel_efficiency"] < 0.2
     (rec,) = res["recommendations"]
     assert rec["cpus"] == 1 and rec["current_cpus"] == 8
     assert any("--threads 8" in w for w in rec["warnings"])

@@ -107,17 +107,36 @@ def test_parsers():
 def test_real_proc_is_sane():
     if not Path("/proc/stat").exists():
         pytest.skip("no /proc")
+    import time
+
+    def psi_now(res):
+        try:
+            return parse_psi(Path(f"/proc/pressure/{res}").read_text()).get("some")
+        except OSError:
+            return None
+
+    psi_before = {r: psi_now(r) for r in ("cpu", "memory", "io")}
     s = HostSampler()
     s.sample()
-    # burn a little CPU so at least one tick is likely to pass
+    # wait until the clock ticks have moved: then there must be a utilisation
     x = None
-    for _ in range(50):
+    for _ in range(100):
         sum(range(200000))
+        time.sleep(0.01)
         x = s.sample()
         if x.cpu_util is not None:
             break
-    assert x is not None and x.cpu_count >= 1
-    assert x.cpu_util is None or 0.0 <= x.cpu_util <= 1.0
+    assert x is not None and x.cpu_util is not None, "no utilisation after 1 s of ticks"
+    assert 0.0 <= x.cpu_util <= 1.0
+    # the kernel's own figures, read here independently
+    stat = Path("/proc/stat").read_text()
+    assert x.cpu_count == sum(1 for l in stat.splitlines() if l.startswith("cpu") and l[3:4].isdigit())
+    total_kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    assert x.mem_total_bytes == total_kb * 1024
     assert 0 < x.mem_used_bytes <= x.mem_total_bytes
-    for v in (x.psi_cpu_some_us, x.psi_memory_some_us, x.psi_io_full_us):
-        assert v is None or v >= 0
+    # PSI: present exactly when the kernel exposes it, and cumulative (never below an earlier reading)
+    for res, v in (("cpu", x.psi_cpu_some_us), ("memory", x.psi_memory_some_us), ("io", x.psi_io_some_us)):
+        if psi_before[res] is None:
+            assert v is None, (res, v)
+        else:
+            assert v is not None and v >= psi_before[res], (res, v, psi_before[res])

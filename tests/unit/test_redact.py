@@ -293,3 +293,15 @@ def test_malformed_file_names_file_and_line(tmp_path, text, line, words):
 def test_unreadable_file(tmp_path):
     with pytest.raises(RuleError, match="cannot read"):
         Redactor.from_files([tmp_path / "missing.yaml"])
+
+
+def test_paths_go_through_the_pattern_rules():
+    from opensre.redact import Redactor
+
+    r = Redactor.from_files()
+    tok = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    assert r.redact_path(f"/home/u/tok_{tok}/run") == "/home/u/tok_***/run"
+    assert r.redact_path("/usr/bin/samtools") == "/usr/bin/samtools"
+    assert r.redact_path(None) is None
+    # flag rules are for options: a directory named like one is not a secret's flag
+    assert r.redact_path("/data/--password/x") == "/data/--password/x"

@@ -19,6 +19,13 @@ def burn(s: float) -> None:
     x = 0
     while time.process_time() < end:
         x += 1
+    # the kernel's figures for this process, for tests to judge tune's against:
+    # on-CPU ns (schedstat), lifetime so far (boot-time clock minus start), threads
+    cpu_ns = int(open("/proc/self/schedstat").read().split()[0])
+    start_s = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    life_ns = int((time.clock_gettime(time.CLOCK_BOOTTIME) - start_s) * 1e9)
+    threads = int(open("/proc/self/status").read().split("Threads:")[1].split()[0])
+    print(f"burn cpu_ns={cpu_ns} life_ns={life_ns} threads={threads}", flush=True)
 
 
 def fsync(s: float, d: str) -> None:

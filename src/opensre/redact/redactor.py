@@ -142,6 +142,12 @@ class Redactor:
         out = [self.redact_text(a) for a in self._scan(argv, set())]
         return out, out != list(argv)
 
+    def redact_path(self, path: str | None) -> str | None:
+        """A path (cwd, exe) with secrets masked: the pattern rules, as for any argument
+        (`/home/u/tok_ghp_.../run` -> `/home/u/tok_***/run`). Flag rules do not apply:
+        a path has no options. None stays None."""
+        return None if path is None else self.redact_text(path)
+
     def redact_text(self, s: str) -> str:
         """The pattern rules applied to one free-form string."""
         for rule in self._patterns:
