@@ -320,8 +320,8 @@ int BPF_PROG(on_exit, struct task_struct *task)
 				a->flags |= OSRE_EXIT_HWM_SAMPLED;
 		}
 	}
-	/* this thread's own counters are final here: what follows (freeing its mm,
-	 * closing files) is microseconds of kernel time and no user work */
+	/* I/O and faults are final here: what follows (freeing the mm, closing
+	 * files) moves no data. CPU is not: see on_dead. */
 	struct task_io_accounting *io = &task->ioac;
 	__sync_fetch_and_add(&a->rchar, io->rchar);
 	__sync_fetch_and_add(&a->wchar, io->wchar);
@@ -330,6 +330,27 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->read_bytes, io->read_bytes);
 	__sync_fetch_and_add(&a->write_bytes, io->write_bytes);
 	__sync_fetch_and_add(&a->cancelled_write_bytes, io->cancelled_write_bytes);
+	__sync_fetch_and_add(&a->min_flt, task->min_flt);
+	__sync_fetch_and_add(&a->maj_flt, task->maj_flt);
+	__sync_fetch_and_add(&a->threads, 1);
+	return 0;
+}
+
+/* A thread's last switch-out (do_task_dead: prev_state TASK_DEAD). Only here is
+ * its CPU time final: the scheduler folds the time since the thread last
+ * switched in (or last tick) into se.sum_exec_runtime at this switch, and a
+ * short process that never met a tick had almost all of it pending at
+ * sched_process_exit (/bin/true: ~0.1 of ~0.9 ms). Its teardown (exit_mm,
+ * exit_files) is counted too, as wait4() counts it. The thread that completes
+ * the group's count emits the record. */
+static __always_inline void on_dead(struct task_struct *task, unsigned int prev_state)
+{
+	if (!(prev_state & OSRE_TASK_DEAD))
+		return;
+	__u32 tgid = task->tgid;
+	struct acc_val *a = acc_of(task, tgid, 0);
+	if (!a)
+		return; /* not tracked (it got an accumulator at sched_process_exit) */
 	__u64 rd = task->sched_info.run_delay;
 	__u64 se = task->se.sum_exec_runtime;
 	__sync_fetch_and_add(&a->run_delay, rd);
@@ -338,20 +359,18 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	__sync_fetch_and_add(&a->stime, task->stime);
 	__sync_fetch_and_add(&a->nvcsw, task->nvcsw);
 	__sync_fetch_and_add(&a->nivcsw, task->nivcsw);
-	__sync_fetch_and_add(&a->min_flt, task->min_flt);
-	__sync_fetch_and_add(&a->maj_flt, task->maj_flt);
-	/* an exiting thread is running: no D sleep is in progress. A thread that
+	/* a dying thread is running: no D sleep is in progress. A thread that
 	 * never blocked in D has no state: it was never blocked. */
 	struct tstate *ts = tstate_get(task, 0);
 	__u64 blocked = ts ? ts->blocked_ns : 0;
 	tstate_forget(task);
 	__sync_fetch_and_add(&a->blocked, blocked);
 	__sync_fetch_and_add(&a->sleep, thread_sleep(task, bpf_ktime_get_ns(), se, rd, blocked));
-	__u32 done = __sync_fetch_and_add(&a->threads, 1) + 1;
+	__u32 done = __sync_fetch_and_add(&a->dead, 1) + 1;
 
 	struct track_val *tv = lookup_tracked(task, tgid);
 	if (!tv || !tv->nthreads || done != tv->nthreads)
-		return 0; /* threads still to come, or unknown count: on_free decides */
+		return; /* threads still to come, or unknown count: on_free decides */
 
 	struct osre_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -370,7 +389,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 		e->nivcsw = a->nivcsw;
 		e->min_flt = a->min_flt;
 		e->maj_flt = a->maj_flt;
-		/* set by the group-dead thread before its tracepoint (do_exit) */
+		/* set by the group-dead thread in do_exit */
 		e->maxrss_pages = task->signal->maxrss;
 		stat_inc(OSRE_STAT_EVENTS);
 		bpf_ringbuf_submit(e, submit_flags());
@@ -379,6 +398,22 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	 * for reuse as soon as the parent reaps it */
 	bpf_map_delete_elem(&tracked, &tgid);
 	bpf_map_delete_elem(&acc, &tgid);
+}
+
+/* 5.18+: the tracepoint passes prev_state (compat.h) */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_dead_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	on_dead(prev, prev_state);
+	return 0;
+}
+
+/* before 5.18: the state from the task (the loader keeps one of the two) */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_dead_switch_state, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_dead(prev, task_state(prev));
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #define OSRE_SIGNAL_GROUP_EXIT 0x00000004  /* include/linux/sched/signal.h */
 #define OSRE_TASK_UNINTERRUPTIBLE 0x0002   /* include/linux/sched.h */
 #define OSRE_TASK_NOLOAD 0x0400            /* TASK_IDLE: kernel threads idling in D */
+#define OSRE_TASK_DEAD 0x0080              /* since 4.14 (TASK_PARKED moved below it) */
 #define OSRE_AF_INET 2
 #define OSRE_AF_INET6 10
 #define OSRE_IPPROTO_TCP 6

@@ -36,6 +36,8 @@ struct acc_val {
 	__u64 sum_exec, utime, stime, nvcsw, nivcsw, min_flt, maj_flt; /* exited threads' own */
 	__u32 threads; /* threads that passed sched_process_exit */
 	__u32 flags;   /* osre_exit_flags */
+	__u32 dead;    /* threads that switched out for the last time (TASK_DEAD) */
+	__u32 _pad;
 	struct osre_ctx ctx; /* taken when the group dies */
 };
 

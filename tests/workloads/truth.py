@@ -12,6 +12,7 @@ usage: truth.py MODE [ARGS]
   threads N DIR           N threads, each burns CPU and writes 1 MiB
   procs N DIR             multiprocessing: N children doing `io`, each reports too
   kill SIGNAL             report, then kill itself with SIGNAL
+  spawn N                 fork+exec /bin/true N times; reports RUSAGE_CHILDREN (CPU, switches)
   mixed MIB SECONDS NETMIB touch MIB, burn SECONDS of CPU, send NETMIB over loopback
                           TCP from a thread to the main thread (reports both counts)
 """
@@ -130,6 +131,15 @@ def main() -> None:
             p.join()
         burn(0.1)
         report({"role": "parent", "children": [p.pid for p in ps]})
+    elif mode == "spawn":
+        for _ in range(int(args[0])):
+            pid = os.fork()
+            if pid == 0:
+                os.execv("/bin/true", ["/bin/true"])
+            os.waitpid(pid, 0)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        report({"children_cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9), "children_nvcsw": ru.ru_nvcsw,
+                "children_nivcsw": ru.ru_nivcsw})
     elif mode == "mixed":
         buf = bytearray(int(args[0]) << 20)
         for i in range(0, len(buf), 4096):

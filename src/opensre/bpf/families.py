@@ -102,7 +102,10 @@ _INET_FEXIT = {"inet_sendmsg": "on_inet_send", "inet6_sendmsg": "on_inet6_send",
 def variants(family: str, k: KernelBtf) -> list[Variant]:
     """Candidate variants for this kernel, best first ([] = no hook exists here)."""
     if family == CORE:
-        hooks, progs = "tp_btf/sched_process_{fork,exec,exit,free}", ("on_fork", "on_exec", "on_exit", "on_free")
+        hooks = "tp_btf/sched_process_{fork,exec,exit,free} + sched_switch (final CPU at TASK_DEAD)"
+        # the last switch-out: 5.18 added prev_state to the tracepoint (compat.h)
+        dead = "on_dead_switch" if k.tracepoint_args("sched_switch") >= 4 else "on_dead_switch_state"
+        progs = ("on_fork", "on_exec", "on_exit", "on_free", dead)
         if k.tracepoint_args("sched_process_exit") >= 2:
             return [Variant("tp", hooks, progs)]  # fires with the mm still attached (compat.h)
         out = []
