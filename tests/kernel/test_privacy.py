@@ -113,8 +113,6 @@ def test_secrets_on_no_surface(store, tmp_path):
 PATH_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # a GitHub token's shape
 
 
-@pytest.mark.xfail(strict=True, reason="cwd/exe are redacted by Redactor.redact_path, which the collector "
-                   "does not call yet (collect/collector.py: see docs/redaction.md)")
 def test_token_in_cwd_and_exe_path_on_no_surface(store, tmp_path):
     """A path can hold a token (/home/u/tok_ghp_.../): cwd and exe go through the pattern rules."""
     d = tmp_path / f"tok_{PATH_TOKEN}"

@@ -217,6 +217,8 @@ def _redactor(args):
         out, changed = cached(tuple(argv))
         return list(out), changed
 
+    # cwd and exe paths too (a path can hold a token): the pattern rules, once per path
+    redact.path = lru_cache(maxsize=4096)(r.redact_path)
     return redact
 
 

@@ -99,6 +99,8 @@ class Collector:
         self.opts = opts or CollectorOptions()
         run.sample_interval_s = self.opts.sample_interval_s if "samples" in self.opts.families else None
         self.redact = redact or (lambda a: (a, False))
+        # paths (cwd, exe) through the pattern rules: the redactor's `path`, if it has one
+        self.redact_path = getattr(redact, "path", None) or (lambda p: p)
         self.cgroups = cgroups or CgroupResolver()
         self.limits = LimitReader()
         self.offset = boot_to_epoch_offset()
@@ -191,7 +193,7 @@ class Collector:
                     ppid=info.ppid if info else os.getpid(), observed_since_ns=observed_since_ns)
         if info and observed_since_ns is not None:
             # its exec happened before we looked: take what /proc shows of it
-            p.comm, p.exe, p.uid = info.comm, info.exe, info.uid
+            p.comm, p.exe, p.uid = info.comm, self.redact_path(info.exe), info.uid
             p.argv, p.argv_redacted = self.redact(info.argv)
             p.argv_truncated = info.argv_truncated
         self._adopt[pid] = p
@@ -505,9 +507,9 @@ class Collector:
             if len(self._exec_cache) > 4096:
                 self._exec_cache.clear()
             argv, red = self.redact(abi.split_argv(argv_raw))
-            hit = self._exec_cache[(argv_raw, cwd_raw)] = (argv, red, abi.join_cwd(cwd_raw))
+            hit = self._exec_cache[(argv_raw, cwd_raw)] = (argv, red, self.redact_path(abi.join_cwd(cwd_raw)))
         argv, red, p.cwd = hit
-        p.exe = ev.filename.decode("utf-8", "replace")  # ctypes stops a char array at its NUL
+        p.exe = self.redact_path(ev.filename.decode("utf-8", "replace"))  # ctypes stops a char array at its NUL
         p.argv, p.argv_redacted = argv, red
         p.argv_truncated = bool(ev.flags & abi.ARGV_TRUNCATED)
         p.exec_count += 1
@@ -607,7 +609,7 @@ class Collector:
             if pp is not None:
                 p.exe, p.argv, p.cwd, p.comm = pp.exe, pp.argv, pp.cwd, pp.comm
             elif info is not None:
-                p.exe, p.comm = info.exe, info.comm
+                p.exe, p.comm = self.redact_path(info.exe), info.comm
                 p.argv, p.argv_redacted = self.redact(info.argv)
                 p.argv_truncated = info.argv_truncated
             self.live[(pid, tv.start_ns)] = p
