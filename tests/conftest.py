@@ -36,6 +36,23 @@ def assert_file_line_error(call, path, line: int, words: str) -> None:
     assert words in msg and "\n" not in e.value.one_line()
 
 
+def disk_dir(*candidates) -> Path:
+    """The first candidate directory on a block-backed filesystem (fsync on tmpfs
+    never blocks; the 6.1 guest has tmpfs on /tmp and /var/tmp, ext4 on $TMPDIR)."""
+    mounts = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            dev, mnt, fstype = line.split()[:3]
+            mounts.append((mnt.replace("\\040", " "), fstype))
+    for c in list(candidates) + [os.environ.get("TMPDIR", "/tmp"), "/var/tmp"]:
+        real = os.path.realpath(c)
+        fstype = max((m for m in mounts if real == m[0] or real.startswith(m[0].rstrip("/") + "/")),
+                     key=lambda m: len(m[0]))[1]
+        if fstype not in ("tmpfs", "ramfs", "9p", "overlay"):
+            return Path(real)
+    raise RuntimeError(f"no block-backed directory among {candidates}")
+
+
 def opensre_cmd() -> list[str]:
     return [sys.executable, "-m", "opensre"]
 

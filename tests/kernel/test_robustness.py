@@ -136,10 +136,21 @@ def test_runs_as_invoking_user_under_sudo(observe):
     assert rec["uid"] == 65534
 
 
+def _child_named(pid: int, comm: str) -> bool:
+    try:
+        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        return any(open(f"/proc/{k}/comm").read().strip() == comm for k in kids)
+    except OSError:
+        return False
+
+
 def test_sigterm_is_forwarded_and_run_saved(store):
     p = subprocess.Popen(opensre_cmd() + ["run", "--store", str(store), "--", "sleep", "30"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    # signal once the command runs (a fixed sleep raced a slow start: SIGTERM before the handler)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _child_named(p.pid, "sleep"):
+        time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=20)
     assert p.returncode == 128 + 15, err

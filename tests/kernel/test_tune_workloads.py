@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from cgroup_util import cgroups  # noqa: F401 - the fixture
-from conftest import WORKLOADS, opensre_cmd
+from conftest import WORKLOADS, disk_dir, opensre_cmd
 
 MiB = 1 << 20
 WL = str(WORKLOADS / "tune_wl.py")
@@ -92,7 +92,7 @@ def test_threads_asked_but_one_used_lower_cpus(observe, store, tmp_path):
 
 
 def test_fsync_writer_is_io_bound(observe, store, tmp_path):
-    d = Path("/var/tmp")  # a disk-backed filesystem: fsync on tmpfs would not block
+    d = disk_dir(tmp_path)  # a disk-backed filesystem: fsync on tmpfs would not block
     observe([PY, WL, "fsync", "2", str(d)], "--name", "fs", check_status=0)
     res = tune(store, "fs")
     (f,) = findings(res, "io_bound")
