@@ -14,7 +14,12 @@ from .errors import RuleError
 Fail = Callable[[int | None, str], NoReturn]
 
 
-class LineLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it: the bundled catalogues parse ~10x faster
+# (they are read on every `opensre run`), with the same marks for line numbers
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineLoader(_SafeLoader):
     """Records where each mapping starts (`__line__`) and where each of its keys
     is (`__lines__`), so that a semantic error can name its line."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import sys
 import time
@@ -153,9 +154,17 @@ def _supervise(col: Collector, root: int, linger_s: float) -> int:
     old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN if interactive else forward)
     root_status = None
     deadline = None
+    # wake the moment the root exits, not at the next drain tick (start+stop time)
+    try:
+        root_fd = os.pidfd_open(root)
+    except (AttributeError, OSError):
+        root_fd = None
     try:
         while True:
-            if col.poll() and deadline is not None:
+            if root_status is None and root_fd is not None:
+                select.select([root_fd], [], [], col.opts.drain_interval_ms / 1000)
+                col.poll(0)
+            elif col.poll() and deadline is not None:
                 deadline = time.monotonic() + linger_s  # still draining: not stuck yet
             while True:  # reap the root and any orphan handed to us (we are a subreaper)
                 try:
@@ -170,8 +179,11 @@ def _supervise(col: Collector, root: int, linger_s: float) -> int:
             if root_status is not None:
                 # exit records arrive when the kernel frees each process: wait for the set to drain
                 if not col.tracked_pids() or time.monotonic() > deadline:
-                    col.poll(50)
+                    # records are in the ring before their tracked entry goes: no wait
+                    col.poll(0 if not col.tracked_pids() else 50)
                     return root_status
     finally:
+        if root_fd is not None:
+            os.close(root_fd)
         for s, h in old.items():
             signal.signal(s, h)
