@@ -9,7 +9,7 @@ from collections import defaultdict
 from functools import lru_cache
 
 from ..model import Run
-from ..store import Store
+from ..store import TASK_FACT_COLUMNS, Store
 from .classify import efficiency
 from .result import Given, TaskFacts
 from .sizeflags import size_flags
@@ -113,7 +113,7 @@ def _pressure(host_samples: list[dict], start: int, end: int, key: str = "psi_me
     return round(min((pts[j][1] - pts[i][1]) * 1000 / (pts[j][0] - pts[i][0]), 1.0), 4)
 
 
-def _given(t, stats: dict, root_cgroup: str | None, flags: list[dict], rule: Rule | None, host) -> Given:
+def _given(stats: dict, root_cgroup: str | None, flags: list[dict], rule: Rule | None, host) -> Given:
     """What the task was given, most specific source first: its own cgroup's
     limits, the workflow definition, thread/memory flags in argv, the run's cgroup,
     the host."""
@@ -149,32 +149,32 @@ def _given(t, stats: dict, root_cgroup: str | None, flags: list[dict], rule: Rul
     return g
 
 
-def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, series: bool = True) -> list[TaskFacts]:
-    """Facts for the tasks (not the engine's own processes) of one run. series=False
-    skips the time series (peak cores, stalls): cross-run sizing needs only totals."""
-    tasks = [t for t in store.tasks(run.run_id) if t.kind == "task"]
-    if not tasks:
-        return []
-    host = store.host(run.host_id) if run.host_id else None
+AGGREGATES_VERSION = 1   # bump when what task_aggregates computes changes: stored rows of another version
+                         # are ignored (computed on the fly) until the run is correlated again
+
+
+def task_aggregates(store: Store, run: Run, ends: dict[str, tuple[int, int]] | None = None,
+                    series: bool = True) -> dict[str, dict]:
+    """Per task (not the engine's), the figures tune computes from its processes, command
+    lines and time series rather than reads from its task row: sleep, major faults, most
+    threads, cgroups and their limits, sizing flags in argv, the rule named by
+    `--target-jobs`, peak cores (before the capacity cap; None without samples) and the
+    longest stretch without progress, over the task's span (`end_ns`: its end, else the
+    run's). Correlation keeps them in the store (`store_aggregates`); series=False leaves
+    out the time series (peak_cores None, longest_stall_ns 0). `ends`: task_id ->
+    (start, end), else from the stored tasks."""
+    if ends is None:
+        ends = {r[0]: (r[3], r[4] or run.end_time_ns or r[3])
+                for r in store.task_fact_rows(run.run_id, AGGREGATES_VERSION)}
+    if not ends:
+        return {}
     stats = store.task_process_stats(run.run_id)
-    argvs: dict[str, list[list[str]]] = defaultdict(list)
     flags_of: dict[str, list[dict]] = defaultdict(list)
+    targets: dict[str, list[list[str]]] = defaultdict(list)
     for tid, a in store.task_argvs(run.run_id):
         flags_of[tid] += _flags(a)
-        if rules or (a and "--target-jobs" in a):
-            argvs[tid].append(json.loads(a) if a else [])
-    root_cg = store.process_cgroup(run.run_id, run.root_pid, run.start_time_ns) if run.root_pid else None
-    ooms = {}
-    for ev in store.events(run.run_id):
-        if ev.kind == "oom_kill":
-            ooms[(ev.pid, ev.start_time_ns)] = ev.data.get("memcg_limit_bytes")
-    oom_by_task: dict[str, int | None] = {}
-    if ooms:
-        owner = store.task_ids(run.run_id)
-        for k, lim in ooms.items():
-            if k in owner:
-                oom_by_task[owner[k]] = lim
-    ends = {t.task_id: (t.start_time_ns, t.end_time_ns or run.end_time_ns or t.start_time_ns) for t in tasks}
+        if a and "--target-jobs" in a:
+            targets[tid].append(json.loads(a))
     if series:
         task_of = store.task_ids(run.run_id)
         rows = ((task_of.get((x.pid, x.start_time_ns)), x.pid, x.start_time_ns, x.t_ns, x.cpu_ns,
@@ -183,35 +183,117 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
         peak, stall = _progress(rows, ends, width, run.start_time_ns)
     else:
         peak, stall = {}, {}
+    out = {}
+    for tid, (_, end) in ends.items():
+        s = stats.get(tid, {})
+        out[tid] = {
+            "end_ns": end, "sleep_ns": s.get("sleep_ns", 0), "major_faults": s.get("major_faults", 0),
+            "max_threads": s.get("max_threads", 0), "cgroups": s.get("cgroups", []),
+            "size_flags": flags_of.get(tid, []), "target_rule": rule_from_argv(targets.get(tid, [])),
+            "peak_cores": peak.get(tid), "longest_stall_ns": stall.get(tid, 0)}
+    return out
+
+
+def _keepable(store: Store, run: Run) -> bool:
+    """A finished run on a writable store: its aggregates can be kept (a running
+    run's series still grows)."""
+    return not store.readonly and run.status != "running" and run.end_time_ns is not None
+
+
+def store_aggregates(store: Store, run: Run | str) -> bool:
+    """Compute a finished run's per-task aggregates and keep them in the store
+    (correlation calls this; tune then reads them instead of every process, command
+    line and sample). False when there is nothing to keep: the run is still running,
+    or the store is read-only or older than schema v10."""
+    if isinstance(run, str):
+        run = store.resolve_run(run)
+    if not _keepable(store, run):
+        return False
+    return store.put_task_aggregates(run.run_id, AGGREGATES_VERSION, task_aggregates(store, run))
+
+
+_AGG_AT = TASK_FACT_COLUMNS.index("end_ns")
+_AGG_KEYS = TASK_FACT_COLUMNS[_AGG_AT:]
+_AGG_JSON = ("cgroups", "size_flags")
+
+
+def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, series: bool = True,
+               cache: dict | None = None) -> list[TaskFacts]:
+    """Facts for the tasks (not the engine's own processes) of one run. series=False
+    skips the time series (peak cores, stalls): cross-run sizing needs only totals.
+    The per-task aggregates come from the store where correlation kept them for the
+    same span; else they are computed here (and kept, on a writable store). `cache`:
+    shared by the calls of one analysis (hosts; what tasks with the same cgroups and
+    flags were given)."""
+    rows = store.task_fact_rows(run.run_id, AGGREGATES_VERSION)
+    if not rows:
+        return []
+    ends = {r[0]: (r[3], r[4] or run.end_time_ns or r[3]) for r in rows}
+    if any(r[_AGG_AT] != ends[r[0]][1] for r in rows):  # none kept, another version, or another span
+        keep = _keepable(store, run)
+        agg = task_aggregates(store, run, ends, series or keep)
+        if keep:
+            store.put_task_aggregates(run.run_id, AGGREGATES_VERSION, agg)
+        rows = [r[:_AGG_AT] + tuple(json.dumps(agg[r[0]][k]) if k in _AGG_JSON else agg[r[0]][k] for k in _AGG_KEYS)
+                for r in rows]  # as the store keeps them
+    cache = {} if cache is None else cache
+    hosts = cache.setdefault("hosts", {})
+    if run.host_id not in hosts:
+        hosts[run.host_id] = store.host(run.host_id) if run.host_id else None
+    host = hosts[run.host_id]
+    argvs: dict[str, list[list[str]]] = defaultdict(list)
+    if rules:
+        for tid, a in store.task_argvs(run.run_id):
+            argvs[tid].append(json.loads(a) if a else [])
+    root_cg = store.process_cgroup(run.run_id, run.root_pid, run.start_time_ns) if run.root_pid else None
+    ooms = {}
+    for ev in store.events(run.run_id, "oom_kill"):
+        ooms[(ev.pid, ev.start_time_ns)] = ev.data.get("memcg_limit_bytes")
+    oom_by_task: dict[str, int | None] = {}
+    if ooms:
+        owner = store.task_ids(run.run_id)
+        for k, lim in ooms.items():
+            if k in owner:
+                oom_by_task[owner[k]] = lim
     host_samples = store.host_samples(run.run_id) if series else []
+    given = cache.setdefault("given", {})
     out = []
-    for t in tasks:
-        s = stats.get(t.task_id, {})
-        flags = flags_of.get(t.task_id, [])
-        rule = match_rule(rules, argvs.get(t.task_id, [])) if rules else None
-        named = rule.name if rule else rule_from_argv(argvs.get(t.task_id, []))
-        end = ends[t.task_id][1]
-        wall = max(end - t.start_time_ns, 0)
-        cap = cpu_capacity(s, host)
-        pk = peak.get(t.task_id, (t.cpu_ns / wall) if wall else 0.0)
+    rid = run.run_id
+    for (tid, name, engine, start, end_t, cpu, rss, mem, rd, wr, rq, blk, code, sig, oom, tools,
+         end, sleep, majf, threads, cg, fl, target, peak, stall) in rows:
+        rule = match_rule(rules, argvs.get(tid, [])) if rules else None
+        # a pipeline's tasks repeat the same few cgroups and flags: decoded, and what
+        # they were given worked out, once per distinct set
+        key = (cg, fl, rule.name if rule else None, root_cg, run.host_id)
+        hit = given.get(key)
+        if hit is None:
+            s, flags = {"cgroups": _decoded(cg)}, _decoded(fl)
+            hit = given[key] = (cpu_capacity(s, host), _given(s, root_cg, flags, rule, host), flags)
+        cap, g, flags = hit
+        wall = max(end - start, 0)
+        pk = peak if series and peak is not None else (cpu / wall) if wall else 0.0
         if cap:
             pk = min(pk, cap)
-        out.append(TaskFacts(
-            run_id=run.run_id, task_id=t.task_id, task_name=t.task_name,
-            task_type=named or t.task_name, engine=t.engine,
-            start_time_ns=t.start_time_ns, end_time_ns=t.end_time_ns, wall_ns=wall, cpu_ns=t.cpu_ns,
-            runq_wait_ns=t.runq_wait_ns or 0, blocked_io_ns=t.blocked_io_ns or 0, sleep_ns=s.get("sleep_ns", 0),
-            peak_rss_bytes=t.peak_rss_bytes or 0,
-            memory_peak_bytes=max(t.memory_peak_bytes or 0, t.peak_rss_bytes or 0), read_bytes=t.read_bytes or 0, write_bytes=t.write_bytes or 0,
-            major_faults=s.get("major_faults", 0), max_threads=s.get("max_threads", 0) or 1,
-            peak_cores=round(pk, 3), cpu_capacity=cap,
-            longest_stall_ns=stall.get(t.task_id, 0), exit_code=t.exit_code, exit_signal=t.exit_signal,
-            oom_killed=bool(t.oom_killed), oom_limit_bytes=oom_by_task.get(t.task_id),
-            host_memory_pressure=_pressure(host_samples, t.start_time_ns, end) if host_samples else None,
-            given=_given(t, s, root_cg, flags, rule, host), size_flags=flags, tools=list(t.tools)))
-    for f in out:
+        rss = rss or 0
+        threads = threads or 1
+        f = TaskFacts(  # positional (TaskFacts' field order): 100,000 of these for --pipeline
+            rid, tid, name, (rule.name if rule else target) or name, engine,
+            start, end_t, wall, cpu, rq or 0, blk or 0, sleep,         # ..., runq_wait_ns, blocked_io_ns, sleep_ns
+            rss, rd or 0, wr or 0, majf, threads, round(pk, 3),         # peak_rss_bytes, ..., max_threads, peak_cores
+            stall if series else 0, code, sig, bool(oom),               # longest_stall_ns, exit_code/signal, oom_killed
+            oom_by_task.get(tid), None,                                # oom_limit_bytes, parallel_efficiency
+            _pressure(host_samples, start, end) if host_samples else None,           # host_memory_pressure
+            Given(g.cpus, g.cpus_source, g.memory_bytes, g.memory_source), list(flags), list(_decoded(tools)),
+            max(mem or 0, rss), cap)                                    # memory_peak_bytes, cpu_capacity
         f.parallel_efficiency = efficiency(f)
+        out.append(f)
     return out
+
+
+@lru_cache(maxsize=1 << 14)
+def _decoded(text: str | None):
+    """Stored JSON (tools, cgroups, flags), decoded once per distinct text; shared: read only."""
+    return json.loads(text) if text else []
 
 
 @lru_cache(maxsize=1 << 16)

@@ -49,7 +49,8 @@ def recommend(facts: list[TaskFacts]) -> list[Recommendation]:
         n = len(ts)
         peaks = [t.memory_bytes for t in ts]  # what the task held at once, not its largest process
         few = n < MIN_SAMPLES
-        base = max(peaks) if few else percentile(peaks, 0.95)
+        peak_p95 = percentile(peaks, 0.95)
+        base = max(peaks) if few else peak_p95
         headroom = HEADROOM_FEW if few else HEADROOM
         mem = max(_round_up(base * (1 + headroom), ROUND_MEM), MIN_MEM)
         reason = [f"peak memory {'max' if few else 'p95'} {base / 2**20:.0f} MiB over {n} task(s) "
@@ -68,7 +69,7 @@ def recommend(facts: list[TaskFacts]) -> list[Recommendation]:
         wall = [t for t in (ok or ts) if t.wall_ns > 0]
         demand = [(t.cpu_ns + t.runq_wait_ns) / t.wall_ns for t in wall]
         d = percentile(demand, 0.9) if demand else 1.0
-        threads = max((t.max_threads for t in ts), default=1)
+        threads = max([t.max_threads for t in ts])  # ts is never empty
         cpus = max(1, min(math.ceil(d - 0.15), max(threads, 1)))
         reason.append(f"CPU demand (on-CPU + run-queue wait) / wall p90 {d:.2f} cores, "
                       f"{threads} thread(s) at most")
@@ -87,9 +88,9 @@ def recommend(facts: list[TaskFacts]) -> list[Recommendation]:
                                 f"will time-share; lower the flag to {cpus} too")
         single = [t.peak_rss_bytes for t in ts]
         evidence = {"tasks": n, "runs": len({t.run_id for t in ts}), "memory_peak_bytes_max": max(peaks),
-                    "memory_peak_bytes_p95": percentile(peaks, 0.95), "peak_rss_bytes_max": max(single),
+                    "memory_peak_bytes_p95": peak_p95, "peak_rss_bytes_max": max(single),
                     "peak_rss_bytes_p95": percentile(single, 0.95), "cpu_demand_p90": round(d, 3),
-                    "peak_cores_max": max((t.peak_cores for t in ts), default=0.0), "max_threads": threads,
+                    "peak_cores_max": max([t.peak_cores for t in ts]), "max_threads": threads,
                     "wall_s_p95": round(percentile([t.wall_ns for t in ts], 0.95) / 1e9, 3),
                     "oom_kills": len(ooms), "few_samples": few}
         out.append(Recommendation(ttype, cpus, mem, "; ".join(reason), evidence, warnings, cur_cpus, cur_mem))
@@ -102,9 +103,12 @@ def _common(vals):
 
 
 def _flags(ts: list[TaskFacts]) -> list[dict]:
-    seen, out = set(), []
+    seen, out, met = set(), [], set()
     for t in ts:
         for f in t.size_flags:
+            if id(f) in met:  # tasks of a pipeline share their flags' dicts: each looked at once
+                continue
+            met.add(id(f))
             k = (f["tool"], f["text"])
             if k not in seen:
                 seen.add(k)
@@ -113,12 +117,17 @@ def _flags(ts: list[TaskFacts]) -> list[dict]:
 
 
 def _retried(ts: list[TaskFacts]) -> int:
-    """Failed tasks of this type followed by a task of the same name (a retry)."""
-    by_name: dict[str, list[TaskFacts]] = defaultdict(list)
+    """Failed tasks of this type followed by a task of the same name (a retry): in
+    each (run, name), the failed ones except the one started last (of those started
+    at the same time, the last listed), in one pass."""
+    groups: dict[tuple, list] = {}  # (run_id, task_name) -> [failed, start of the last, whether it failed]
     for t in ts:
-        by_name[(t.run_id, t.task_name)].append(t)
-    n = 0
-    for group in by_name.values():
-        group.sort(key=lambda t: t.start_time_ns)
-        n += sum(1 for a in group[:-1] if failed(a.exit_code, a.exit_signal))
-    return n
+        f = bool((t.exit_code or t.exit_signal) and failed(t.exit_code, t.exit_signal))
+        g = groups.get((t.run_id, t.task_name))
+        if g is None:
+            groups[(t.run_id, t.task_name)] = [f, t.start_time_ns, f]
+        else:
+            g[0] += f
+            if t.start_time_ns >= g[1]:
+                g[1], g[2] = t.start_time_ns, f
+    return sum(g[0] - g[2] for g in groups.values())

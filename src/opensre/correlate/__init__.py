@@ -28,7 +28,16 @@ def correlate_run(store, run_id: str, rule_files: list[str | Path] = ()) -> Corr
     for t in c.tasks:
         t.memory_peak_bytes = max(peaks.get(t.task_id, 0), t.peak_rss_bytes or 0)
     store.put_correlation(run_id, c.tasks, c.tools, c.task_of)
+    _store_aggregates(store, run)
     return c
+
+
+def _store_aggregates(store, run) -> None:
+    """tune's per-task figures, kept once the tasks are known (analysis computes them:
+    the same code as when they are missing, so both give the same numbers)."""
+    from ..analysis.facts import store_aggregates
+
+    store_aggregates(store, run)
 
 
 def _root_status(tasks, run) -> None:
@@ -112,4 +121,6 @@ def correlate_collection(store, collection_run_id: str, rule_files: list[str | P
         for t in tasks:
             t.memory_peak_bytes = max(peaks.get(t.task_id, 0), t.peak_rss_bytes or 0)
     store.put_detected_runs(coll.run_id, out, task_of, UNATTRIBUTED)
+    for r, _, _ in out:
+        _store_aggregates(store, r)
     return [r for r, _, _ in out]

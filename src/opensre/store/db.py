@@ -4,6 +4,7 @@ writes). The only module with SQL in it."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import operator
 import os
@@ -15,6 +16,14 @@ from ..errors import StoreError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
+_TASK_FIELDS = [f.name for f in dataclasses.fields(Task)]
+_AGG_COLS = ["end_ns", "sleep_ns", "major_faults", "max_threads", "cgroups", "size_flags", "target_rule",
+             "peak_cores", "longest_stall_ns"]
+_AGG_JSON = ("cgroups", "size_flags")
+_TASK_FACT_TASK = ["task_id", "task_name", "engine", "start_time_ns", "end_time_ns", "cpu_ns", "peak_rss_bytes",
+                   "memory_peak_bytes", "read_bytes", "write_bytes", "runq_wait_ns", "blocked_io_ns", "exit_code",
+                   "exit_signal", "oom_killed", "tools"]
+TASK_FACT_COLUMNS = _TASK_FACT_TASK + _AGG_COLS
 _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "end_time_ns", "status",
              "exit_code", "exit_signal", "root_pid", "collector_pid", "drops", "drop_detail", "process_count",
              "parent_run_id", "sample_interval_s", "probes"]
@@ -47,6 +56,7 @@ def default_store_path() -> Path:
 class Store:
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False):
         self.path = Path(path) if path else default_store_path()
+        self.readonly = readonly
         try:
             if readonly:
                 if not self.path.exists():
@@ -64,6 +74,9 @@ class Store:
                              "check the path and free disk space; the file may not be an OpenSRE store") from None
         self.db.row_factory = sqlite3.Row
         self._version = self.schema_version()
+        self._tcols: str | None = None
+        self._tfcols: str | None = None
+        self._parents: dict[str, str | None] = {}
         # a read-only older store lacks later columns: they read as NULL
         have = {r[1] for r in self.db.execute("PRAGMA table_info(processes)")}
         self._pcols = ",".join(f"p.{f}" if f in have else "NULL" for f in PROCESS_FIELDS)
@@ -154,6 +167,7 @@ class Store:
         with self._tx():
             self.db.execute("DELETE FROM tasks WHERE run_id=?", (run_id,))
             self.db.execute("DELETE FROM tools WHERE run_id=?", (run_id,))
+            self.db.execute("DELETE FROM task_aggregates WHERE run_id=?", (run_id,))
             self.db.executemany(f"INSERT INTO tasks ({','.join(tf)}) VALUES ({','.join('?' * len(tf))})", trows)
             self.db.executemany(f"INSERT INTO tools ({','.join(uf)}) VALUES ({','.join('?' * len(uf))})", urows)
             self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
@@ -183,6 +197,8 @@ class Store:
         with self._tx():
             self.db.execute(f"DELETE FROM tasks WHERE run_id IN {old}", (parent_run_id,))
             self.db.execute(f"DELETE FROM tools WHERE run_id IN {old}", (parent_run_id,))
+            self.db.execute(f"DELETE FROM task_aggregates WHERE run_id IN {old}", (parent_run_id,))
+            self.db.execute("DELETE FROM task_aggregates WHERE run_id=?", (parent_run_id,))
             self.db.execute("DELETE FROM runs WHERE parent_run_id=?", (parent_run_id,))
             self.db.execute("DELETE FROM tasks WHERE run_id=?", (parent_run_id,))
             self.db.execute("DELETE FROM tools WHERE run_id=?", (parent_run_id,))
@@ -194,17 +210,22 @@ class Store:
             self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
                                 [(tid, parent_run_id, k[0], k[1]) for k, tid in task_of.items()])
 
+    def _task_cols(self) -> str:
+        if self._tcols is None:
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(tasks)")}  # an older read-only store
+            self._tcols = ",".join(f if f in have else "NULL" for f in _TASK_FIELDS)
+        return self._tcols
+
     def tasks(self, run_id: str) -> list[Task]:
-        tf = [f.name for f in dataclasses.fields(Task)]
-        have = {r[1] for r in self.db.execute("PRAGMA table_info(tasks)")}  # an older read-only store
-        cols = ",".join(f if f in have else "NULL" for f in tf)
         out = []
-        for r in self.db.execute(f"SELECT {cols} FROM tasks WHERE run_id=? ORDER BY start_time_ns, task_id",
-                                 (run_id,)):
-            d = dict(zip(tf, r))
-            d["tools"] = json.loads(d["tools"]) if d["tools"] else []
-            d["oom_killed"] = bool(d["oom_killed"])
-            out.append(Task(**d))
+        cur = self.db.execute(f"SELECT {self._task_cols()} FROM tasks WHERE run_id=? ORDER BY start_time_ns, task_id",
+                              (run_id,))
+        cur.row_factory = None  # plain tuples, in _TASK_FIELDS order
+        for r in cur:
+            t = Task(*r)
+            t.tools = list(_json(t.tools))  # a pipeline's tasks repeat the same lists: decoded once each
+            t.oom_killed = bool(t.oom_killed)
+            out.append(t)
         return out
 
     def tools(self, run_id: str) -> list[ToolUse]:
@@ -250,8 +271,13 @@ class Store:
     def _parent(self, run_id: str) -> str | None:
         if self._version < 5:
             return None
+        if run_id in self._parents:
+            return self._parents[run_id]
         row = self.db.execute("SELECT parent_run_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        return row[0] if row else None
+        if row is None:
+            return None
+        self._parents[run_id] = row[0]  # a run's parent never changes (detected ids derive from it)
+        return row[0]
 
     def _members(self, run_id: str) -> tuple[str, tuple]:
         """SQL condition on `processes p` selecting a run's processes: those stored
@@ -261,15 +287,18 @@ class Store:
             return "p.run_id=?", (run_id,)
         return "p.run_id=? AND p.task_id IN (SELECT task_id FROM tasks WHERE run_id=?)", (parent, run_id)
 
-    def _joined(self, table: str, cols: str, run_id: str, order: str):
-        """Rows of a per-process table (execs, samples, events) for a run's processes."""
+    def _joined(self, table: str, cols: str, run_id: str, order: str, cond: str = "", cargs: tuple = ()):
+        """Rows of a per-process table (execs, samples, events) for a run's processes
+        (and `cond` on them, with its arguments `cargs`)."""
         parent = self._parent(run_id)
+        cond = f" AND {cond}" if cond else ""
         if parent is None:
-            return self.db.execute(f"SELECT {cols} FROM {table} x WHERE x.run_id=? ORDER BY {order}", (run_id,))
+            return self.db.execute(f"SELECT {cols} FROM {table} x WHERE x.run_id=?{cond} ORDER BY {order}",
+                                   (run_id, *cargs))
         where, args = self._members(run_id)
         return self.db.execute(
             f"SELECT {cols} FROM {table} x JOIN processes p ON p.run_id=x.run_id AND p.pid=x.pid "
-            f"AND p.start_time_ns=x.start_time_ns WHERE {where} ORDER BY {order}", args)
+            f"AND p.start_time_ns=x.start_time_ns WHERE {where}{cond} ORDER BY {order}", (*args, *cargs))
 
     def resolve_run(self, ref: str) -> Run:
         """A run by id, unique id prefix, name (latest of that name), or 'latest'."""
@@ -322,8 +351,11 @@ class Store:
                 yield Sample(r[0], r[1], r[2], r[3], None, r[4], r[5], r[6] or 0, r[7] or 0, r[8] or 0, r[9] or 0,
                              r[10] or 0)
 
-    def events(self, run_id: str) -> Iterator[Event]:
-        for r in self._joined("events", "x.kind, x.pid, x.start_time_ns, x.t_ns, x.data", run_id, "x.t_ns"):
+    def events(self, run_id: str, kind: str | None = None) -> Iterator[Event]:
+        """A run's events in time order; kind: only those of that kind (e.g. "oom_kill")."""
+        cond, cargs = ("x.kind=?", (kind,)) if kind else ("", ())
+        for r in self._joined("events", "x.kind, x.pid, x.start_time_ns, x.t_ns, x.data", run_id, "x.t_ns",
+                              cond, cargs):
             yield Event(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {})
 
     def host_samples(self, run_id: str) -> list[dict]:
@@ -358,6 +390,60 @@ class Store:
             d["cgroups"].append({"path": r[1], "cpu_limit_cores": r[2], "cpuset_cpus": r[3],
                                  "memory_limit_bytes": r[4]})
         return out
+
+    def put_task_aggregates(self, run_id: str, version: int, rows: dict[str, dict]) -> bool:
+        """Replace a run's per-task aggregates (tune's figures per task, computed by
+        analysis at correlation; `version` says which computation made them). Keys of
+        each row: _AGG_COLS; cgroups and size_flags are stored as JSON. False on a
+        store too old to hold them."""
+        if self._version < 10:
+            return False
+        vals = [[run_id, tid, version] + [json.dumps(r[c]) if c in _AGG_JSON else r[c] for c in _AGG_COLS]
+                for tid, r in rows.items()]
+        with self._tx():
+            self.db.execute("DELETE FROM task_aggregates WHERE run_id=?", (run_id,))
+            self.db.executemany(f"INSERT INTO task_aggregates (run_id, task_id, version, {','.join(_AGG_COLS)}) "
+                                f"VALUES ({','.join('?' * (len(_AGG_COLS) + 3))})", vals)
+        return True
+
+    def task_aggregates(self, run_id: str, version: int) -> dict[str, dict]:
+        """task_id -> the aggregates stored for it by that `version` of the computation
+        (none on an older store, for a run correlated before them, or by another
+        version). The decoded cgroups and size_flags are shared between rows with the
+        same text: read them, do not change them."""
+        if self._version < 10:
+            return {}
+        out = {}
+        cur = self.db.execute(f"SELECT task_id, {','.join(_AGG_COLS)} FROM task_aggregates "
+                              "WHERE run_id=? AND version=?", (run_id, version))
+        cur.row_factory = None
+        for tid, end, sleep, majf, thr, cg, fl, rule, peak, stall in cur:
+            out[tid] = {"end_ns": end, "sleep_ns": sleep, "major_faults": majf, "max_threads": thr,
+                        "cgroups": _json(cg), "size_flags": _json(fl), "target_rule": rule, "peak_cores": peak,
+                        "longest_stall_ns": stall}
+        return out
+
+    def task_fact_rows(self, run_id: str, version: int) -> list[tuple]:
+        """What tune reads per task (kind "task"), in start order, one tuple each in
+        TASK_FACT_COLUMNS order: the task's row, then its aggregates of that `version`
+        (NULLs where none are kept). tools, cgroups and size_flags are their stored
+        JSON text: a pipeline's tasks repeat the same few, which the reader decodes
+        once each. One query, no per-row work here: --pipeline reads 100,000 of them."""
+        if self._tfcols is None:
+            have = set(self._task_cols().split(","))  # an older read-only store lacks later columns
+            self._tfcols = ",".join(f"t.{c}" if c in have else "NULL" for c in _TASK_FACT_TASK)
+        if self._version >= 10:
+            sql = (f"SELECT {self._tfcols}, {','.join('a.' + c for c in _AGG_COLS)} FROM tasks t "
+                   "LEFT JOIN task_aggregates a ON a.run_id=t.run_id AND a.task_id=t.task_id AND a.version=? "
+                   "WHERE t.run_id=? AND t.kind='task' ORDER BY t.start_time_ns, t.task_id")
+            args: tuple = (version, run_id)
+        else:
+            sql = (f"SELECT {self._tfcols}, {','.join('NULL' for _ in _AGG_COLS)} FROM tasks t "
+                   "WHERE t.run_id=? AND t.kind='task' ORDER BY t.start_time_ns, t.task_id")
+            args = (run_id,)
+        cur = self.db.execute(sql, args)
+        cur.row_factory = None
+        return cur.fetchall()
 
     def task_argvs(self, run_id: str) -> Iterator[tuple[str, str]]:
         """(task_id, argv JSON) of each distinct command line run in a task: every
@@ -423,6 +509,12 @@ class _Tx:
             raise StoreError(f"cannot write to store {self.store.path}: {ev}",
                              "free disk space or choose another --store; the data is kept in memory until then") from None
         return False
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _json(text: str | None):
+    """Decoded JSON, once per distinct text (a pipeline's runs repeat the same cgroups and flags)."""
+    return json.loads(text) if text else []
 
 
 _ARGV_IDX = PROCESS_FIELDS.index("argv")

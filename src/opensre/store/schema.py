@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MIGRATIONS = {
     1: """
@@ -117,5 +117,17 @@ ALTER TABLE runs ADD COLUMN probes TEXT;
     # (tasks.peak_rss_bytes stays the largest single process)
     9: """
 ALTER TABLE tasks ADD COLUMN memory_peak_bytes INTEGER;
+""",
+    # tune's per-task figures from the processes, command lines and time series,
+    # computed once at correlation (analysis/facts.py, AGGREGATES_VERSION): what
+    # --pipeline needs per task without reading a million rows; missing or stale
+    # rows are computed on the fly
+    10: """
+CREATE TABLE task_aggregates (
+    run_id TEXT NOT NULL, task_id TEXT NOT NULL, version INTEGER NOT NULL, end_ns INTEGER,
+    sleep_ns INTEGER, major_faults INTEGER, max_threads INTEGER, cgroups TEXT, size_flags TEXT,
+    target_rule TEXT, peak_cores REAL, longest_stall_ns INTEGER,
+    PRIMARY KEY (run_id, task_id)
+);
 """,
 }
