@@ -70,7 +70,9 @@ def test_io_wait_vs_sleep(observe, tmp_path):
     assert w["blocked_io_ns"] > 0.3 * (wall - w["runq_wait_ns"]), w
     sleeper = observe(["sleep", "1"], check_status=0)
     (s,) = sleeper.export()
-    assert s["sleep_ns"] > 0.95e9 and s["blocked_io_ns"] < 5e6, s
+    # mostly asleep, not blocked: exec pages the binary in, which is real D time on a
+    # cold disk or a 9p root (the 6.1 guest: ~15 ms), hence a share, not a constant
+    assert s["sleep_ns"] > 0.95e9 and s["blocked_io_ns"] < 0.02 * s["sleep_ns"], s
     # a thread that never blocks in D has no per-thread state: its sleep is still counted
     # The napper measures its own sleep (CLOCK_MONOTONIC around it) and prints the kernel's
     # schedstat for itself at its end (on-CPU ns, run-queue wait ns). sleep_ns is derived
@@ -110,7 +112,9 @@ def test_time_series_rss_and_cpu(observe):
     # itself just before os._exit: the exit path adds a little). Not against oncpu_ns:
     # the exit record is built to make the series sum to it.
     total = sum(s["cpu_ns"] for s in series)
-    assert own_cpu <= total <= own_cpu + 20_000_000, (total, own_cpu)
+    # the exit path after its own reading (freeing the mm) counts, as wait4() counts it:
+    # ~30 ms of a 3 s process on the emulated 6.1 guest
+    assert own_cpu <= total <= own_cpu + max(20_000_000, 0.02 * own_cpu), (total, own_cpu)
     # and it is a series: the ticks before the exit record carry most of the CPU
     assert sum(s["cpu_ns"] for s in series[:-1]) >= 0.5 * own_cpu, series
     assert [s["t_ns"] for s in series] == sorted(s["t_ns"] for s in series)
