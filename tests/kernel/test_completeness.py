@@ -40,7 +40,9 @@ def test_fork_storm_every_process_recorded(observe, tmp_path):
         # it slept ms; it lived within its parent, which waited for it (an upper
         # bound in wall time would only measure how busy the machine is)
         assert ms <= life_ms, (lid, ms, life_ms)
-        assert sub["start_time_ns"] <= leaf["start_time_ns"] and leaf["end_time_ns"] <= sub["end_time_ns"], lid
+        # (a leaf's record closes at its last switch-out, which can follow its reaping
+        # by its parent by a few ms on a slow machine)
+        assert sub["start_time_ns"] <= leaf["start_time_ns"] and leaf["end_time_ns"] <= sub["end_time_ns"] + 50e6, lid
         mid = parent(sub)
         assert parent(mid) is root
         assert sub["exec_count"] == 0 and mid["exec_count"] == 0  # forked, never exec'd

@@ -83,7 +83,8 @@ def test_io_wait_vs_sleep(observe, tmp_path):
     napper = observe([sys.executable, "-c", code], check_status=0)
     (n,) = napper.export()
     slept, own_cpu, own_wait = (int(x) for x in napper.stdout.split()[:3])
-    assert own_cpu <= n["oncpu_ns"] <= own_cpu + 20_000_000, (n, own_cpu)  # exit runs a little more
+    # the exit path after its own reading counts, as wait4() counts it (~30 ms on the emulated guest)
+    assert own_cpu <= n["oncpu_ns"] <= own_cpu + 50_000_000, (n, own_cpu)
     assert own_wait <= n["runq_wait_ns"] <= own_wait * 1.05 + 20_000_000, (n, own_wait)
     # the measured nap is sleep, except the wait for a CPU after the wakeup (counted in
     # runq_wait_ns); on top of it only interpreter start-up and exit, whose waits (page
