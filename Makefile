@@ -84,7 +84,7 @@ test: all
 # the kernel test tier again inside each kernel of tests/kernels/kernels.txt (Debian 12's
 # 6.1 LTS), booted under qemu with virtme-ng; one summary line per kernel (root)
 test-kernels: all
-	bash tests/kernels/run.sh
+	bash tests/kernels/run.sh $(ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest -q tests/unit

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import WORKLOADS
 
 MIDS, SUBS, LEAVES = 10, 10, 20  # 10 + 100 + 2000 processes under the root
@@ -49,6 +51,7 @@ def test_fork_storm_every_process_recorded(observe, tmp_path):
     assert "drops      0" in obs.stderr, obs.stderr
 
 
+@pytest.mark.guest
 def test_exec_chain_keeps_one_process_and_every_exec(observe):
     obs = observe(["bash", "-c", "exec env -- sh -c 'exec true'"], check_status=0)
     recs = obs.export()

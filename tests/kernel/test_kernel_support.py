@@ -24,6 +24,7 @@ def _run_record(store):
         s.close()
 
 
+@pytest.mark.guest
 def test_doctor_names_every_family_and_its_variant():
     p = subprocess.run(opensre_cmd() + ["doctor"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -33,6 +34,7 @@ def test_doctor_names_every_family_and_its_variant():
     assert "tracefs" not in p.stdout  # no program needs it
 
 
+@pytest.mark.guest
 def test_workload_truth_with_this_kernels_variants(observe):
     """The issue's bar, on whatever kernel runs the tier: CPU within 3% or 50 ms
     of getrusage, peak RSS within 2% of VmHWM, TCP bytes within 1%."""
@@ -51,6 +53,7 @@ def test_workload_truth_with_this_kernels_variants(observe):
     assert abs(rec["net_rx_bytes"] - rep["tcp_received"]) <= 0.01 * rep["tcp_received"], rec["net_rx_bytes"]
 
 
+@pytest.mark.guest
 def test_sched_variant_for_kernels_before_5_18(observe, tmp_path):
     """The sched_switch variant that reads the task's state (for kernels whose
     tracepoint has no prev_state) measures the same blocked time."""
@@ -62,6 +65,7 @@ def test_sched_variant_for_kernels_before_5_18(observe, tmp_path):
     assert rec["blocked_io_ns"] > 0  # fsync of 32 MiB blocks in D
 
 
+@pytest.mark.guest
 def test_a_missing_family_is_said_and_recorded_not_zeroed(observe):
     """Connections only (no sock_*_length tracepoints, no trampolines): the run
     goes on, says what it lacks, and stores no per-process bytes rather than 0."""
@@ -102,6 +106,7 @@ def test_require_contradicting_no_is_a_usage_error(observe, flag):
     assert obs.returncode == 2 and "contradicts" in obs.stderr and "Traceback" not in obs.stderr
 
 
+@pytest.mark.guest
 def test_lifecycle_without_trampolines_keeps_the_peak(observe):
     """Where fentry is not allowed, the variant without it still gets a program's
     exact peak from maxrss when the program outgrew its pre-exec image."""
@@ -113,6 +118,7 @@ def test_lifecycle_without_trampolines_keeps_the_peak(observe):
         (rec["peak_rss_bytes"], rep["vmhwm_bytes"])
 
 
+@pytest.mark.guest
 def test_thread_state_without_task_storage(observe, tmp_path):
     """Before 5.11 (no task storage) per-thread state lives in a hash by tid:
     the blocked time it feeds is measured the same, for every thread."""

@@ -44,6 +44,7 @@ def load_bad(source: str, tmp_path, monkeypatch) -> BpfLoadError:
     return ei.value
 
 
+@pytest.mark.guest
 def test_verifier_rejection_is_typed_and_readable(tmp_path, monkeypatch):
     e = load_bad(BAD, tmp_path, monkeypatch)
     assert e.program == "bad_prog" and e.errno == errno.EACCES
@@ -52,6 +53,7 @@ def test_verifier_rejection_is_typed_and_readable(tmp_path, monkeypatch):
     assert "\n" not in e.one_line()
 
 
+@pytest.mark.guest
 def test_load_attach_maps_and_teardown():
     from opensre.abi.events import TrackVal
     from opensre.bpf.families import CORE, KernelBtf, load_family

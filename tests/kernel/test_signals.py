@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 
+import pytest
 
 from cgroup_util import cgroups  # noqa: F401 - the fixture
 from conftest import WORKLOADS
@@ -14,6 +15,7 @@ from conftest import WORKLOADS
 MiB = 1 << 20
 
 
+@pytest.mark.guest
 def test_network_bytes_and_connection(observe):
     n = 100 * MiB
     obs = observe([sys.executable, str(WORKLOADS / "netpair.py"), str(n)], check_status=0)
@@ -93,6 +95,7 @@ def test_io_wait_vs_sleep(observe, tmp_path):
     assert n["blocked_io_ns"] < 50_000_000, n
 
 
+@pytest.mark.guest
 def test_time_series_rss_and_cpu(observe):
     code = ("import os,time\nchunks=[]\nfor i in range(8):\n"
             "    b=bytearray(64<<20)\n    for j in range(0,len(b),4096): b[j]=1\n"
@@ -121,6 +124,7 @@ def test_time_series_rss_and_cpu(observe):
     assert [s["t_ns"] for s in series] == sorted(s["t_ns"] for s in series)
 
 
+@pytest.mark.guest
 def test_oom_kill_attributed_to_victim(observe, cgroups, tmp_path):
     cg = cgroups.make(f"opensre-oom-{uuid.uuid4().hex[:8]}", limit_bytes=64 * MiB)
     (tmp_path / "hog.py").write_text("b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\n")

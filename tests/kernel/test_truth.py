@@ -57,6 +57,7 @@ def run_truth(observe, *args):
     return obs, reps, recs
 
 
+@pytest.mark.guest
 def test_cpu_bound(observe):
     _, reps, recs = run_truth(observe, "cpu", "1.0")
     (pid, rep), = reps.items()
@@ -64,6 +65,7 @@ def test_cpu_bound(observe):
     check_process(recs[pid], rep)
 
 
+@pytest.mark.guest
 def test_memory_peak(observe):
     _, reps, recs = run_truth(observe, "mem", "200")
     (pid, rep), = reps.items()
@@ -71,6 +73,7 @@ def test_memory_peak(observe):
     check_process(recs[pid], rep)
 
 
+@pytest.mark.guest
 def test_io_exact(observe, tmp_path):
     _, reps, recs = run_truth(observe, "io", str(tmp_path), "16")
     (pid, rep), = reps.items()
@@ -78,6 +81,7 @@ def test_io_exact(observe, tmp_path):
     check_process(recs[pid], rep)
 
 
+@pytest.mark.guest
 def test_threads_totals_whole_group_once(observe, tmp_path):
     _, reps, recs = run_truth(observe, "threads", "4", str(tmp_path))
     (pid, rep), = reps.items()
@@ -103,7 +107,7 @@ def test_multiprocessing_children_io_is_not_folded_into_parent(observe, tmp_path
     assert recs[parent["pid"]]["write_bytes"] < 1 << 20 < min(recs[k["pid"]]["write_bytes"] for k in kids)
 
 
-@pytest.mark.parametrize("sig,num", [("SIGKILL", 9), ("SIGTERM", 15), ("SIGSEGV", 11)])
+@pytest.mark.parametrize("sig,num", [pytest.param("SIGKILL", 9, marks=pytest.mark.guest), ("SIGTERM", 15), ("SIGSEGV", 11)])
 def test_killed_by_signal(observe, sig, num):
     obs = observe([sys.executable, TRUTH, "kill", sig])
     assert obs.returncode == 128 + num
@@ -113,6 +117,7 @@ def test_killed_by_signal(observe, sig, num):
     assert abs(rec["cpu_user_ns"] + rec["cpu_system_ns"] - rep["cpu_ns"]) <= CPU_TOL(rep["cpu_ns"])
 
 
+@pytest.mark.guest
 def test_matches_usr_bin_time(observe, tmp_path):
     """The whole tree's CPU equals what /usr/bin/time -v reports for the same run
     (the run's root is `time` itself, so the children's rusage is its report)."""

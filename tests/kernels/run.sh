@@ -60,12 +60,13 @@ while read -r pattern; do
   # it is) read-only, and the result folder read-write at /mnt (a mount inside the
   # read-only one would be hidden by it)
   mkdir -p /mnt
-  timeout "${KERNEL_TEST_TIMEOUT:-2400}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
+  timeout "${KERNEL_TEST_TIMEOUT:-1500}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
       --cpus 2 --memory 4G --rodir "$root" --rwdir "/mnt=$out" \
       --exec "bash $root/tests/kernels/guest.sh /mnt $dir $*" > "$out/console.txt" 2>&1 || true
   secs=$(( $(date +%s) - t0 ))
   if [ ! -f "$out/rc" ]; then
     tail -n 40 "$out/console.txt" >&2
+    [ -f "$out/pytest.txt" ] && { echo "-- the guest's pytest so far:"; tail -n 60 "$out/pytest.txt"; } >&2
     summary+=("$ver: the guest did not finish (console: $out/console.txt), ${secs}s")
     status=1
     continue
