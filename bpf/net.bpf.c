@@ -8,8 +8,11 @@
  * Before 6.3 those tracepoints do not exist: the fexit programs on the inet
  * proto ops see the same calls and return values (compat.h); the loader keeps
  * one of the two pairs.
- * A connection's owner is whoever first moves bytes through it: an accepted
- * socket turns ESTABLISHED in softirq, where `current` means nothing.
+ * A connection's owner is recorded in process context only: connect() sets
+ * SYN_SENT in the connecting process; every later transition (ESTABLISHED
+ * included, when the SYN-ACK arrives) may run in softirq, where `current` is
+ * whichever task the interrupt hit. An accepted socket's owner is whoever
+ * first moves bytes through it (sendmsg/recvmsg run in the caller).
  * Addresses and sizes only: payloads are never read.
  */
 #include "vmlinux.h"
@@ -130,21 +133,30 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 		return 0;
 	__u64 key = (__u64)sk;
 
-	if (newstate == TCP_ESTABLISHED) {
-		struct conn_val c = {};
-		c.open_ns = bpf_ktime_get_boot_ns();
-		if (oldstate == TCP_SYN_SENT) {
-			/* connect(): we are in the connecting process */
-			__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-			struct track_val *tv = lookup_tracked_at(tgid, current_start());
-			if (tv && tv->state == OSRE_TRACKED) {
-				c.pid = tgid;
-				c.start_ns = tv->start_ns;
-			}
-			c.flags = OSRE_CONN_ACTIVE;
-		}
-		fill_addrs(&c, sk);
+	if (newstate == TCP_SYN_SENT) {
+		/* inside connect(): the connecting process is current (the source
+		 * port is not chosen yet: addresses are read at ESTABLISHED) */
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		struct track_val *tv = lookup_tracked_at(tgid, current_start());
+		if (!tv || tv->state != OSRE_TRACKED)
+			return 0;
+		struct conn_val c = {.pid = tgid, .start_ns = tv->start_ns, .flags = OSRE_CONN_ACTIVE};
 		bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED) {
+		/* possibly softirq: never look at current here */
+		struct conn_val *c = bpf_map_lookup_elem(&conns, &key);
+		if (c) {
+			c->open_ns = bpf_ktime_get_boot_ns();
+			fill_addrs(c, sk);
+			return 0;
+		}
+		struct conn_val n = {.open_ns = bpf_ktime_get_boot_ns()};
+		if (oldstate == TCP_SYN_SENT)
+			n.flags = OSRE_CONN_ACTIVE; /* an untracked process's connect() */
+		fill_addrs(&n, sk);
+		bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
 		return 0;
 	}
 	if (newstate != TCP_CLOSE)
@@ -152,7 +164,7 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 	struct conn_val *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
-	if (c->pid) {
+	if (c->pid && c->open_ns) { /* a connect() that never got through is no connection */
 		struct osre_conn_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			stat_inc(OSRE_STAT_DROP_CONN);
