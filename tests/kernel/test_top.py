@@ -4,6 +4,7 @@ place (the same rows, new figures), not scrolled."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,62 @@ def test_top_shows_running_tasks_live(store):
         run.wait(timeout=60)
     assert run.returncode == 0, run.stderr
     assert not any((store.parent / (store.name + ".live")).glob("*.json"))  # removed when the run ended
+
+
+POOL = """import multiprocessing as mp, time
+def burn(s):
+    t = time.monotonic()
+    while time.monotonic() - t < s: pass
+if __name__ == "__main__":
+    with mp.Pool(2) as p: p.map(burn, [8, 8])
+"""
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/children") as f:
+            out += [int(x) for x in f.read().split()]
+    return out
+
+
+def _cpu_s(pids: list[int]) -> float:
+    tot = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tot += int(fields[11]) + int(fields[12])  # utime, stime
+    return tot / os.sysconf("SC_CLK_TCK")
+
+
+def test_top_json_counts_forked_workers_in_their_task(store, tmp_path):
+    """A multiprocessing Pool(2): its workers never exec; `top --once --format json`
+    shows them in the one task of the run, at the CPU the kernel charged them."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL)
+    run = subprocess.Popen(opensre_cmd() + ["run", "-q", "--store", str(store), "--", PY, str(script)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        pids: list[int] = []
+        while time.monotonic() < deadline and len(pids) < 3:
+            time.sleep(0.2)
+            roots = _children(run.pid)
+            pids = roots + [w for r in roots for w in _children(r)] if roots else []
+        assert len(pids) == 3, pids  # the pool's parent and its two workers
+        time.sleep(1)  # past the interpreters' start-up
+        t0, c0 = time.monotonic(), _cpu_s(pids)
+        top = subprocess.run(opensre_cmd() + ["top", "--once", "--format", "json", "--interval", "2",
+                                              "--store", str(store)], capture_output=True, text=True, timeout=30)
+        truth = (_cpu_s(pids) - c0) / (time.monotonic() - t0)
+    finally:
+        run.wait(timeout=60)
+    assert top.returncode == 0, top.stderr
+    (live,) = json.loads(top.stdout)["runs"]
+    assert live["processes"] == 3
+    (task,) = live["tasks"]  # one task: the workers are the parent's
+    assert task["processes"] == 3 and set(task) >= {"task_id", "name", "cpu_cores", "rss_bytes"}
+    # the kernel's charge over a window around top's (1.2+ cores on an idle 2-CPU host)
+    assert abs(task["cpu_cores"] - truth) <= 0.15 * truth + 0.1, (task["cpu_cores"], truth)
+    assert live["cpu_cores"] == task["cpu_cores"] and task["rss_bytes"] > 3 * (5 << 20)
+    assert run.returncode == 0, run.stderr

@@ -31,3 +31,26 @@ def test_forked_workers_fold_into_their_invocation():
     assert use.cpu_ns == 5 + 7 + 9 and use.peak_rss_bytes == 9
     (task,) = [t for t in c.tasks if t.kind == "task"]
     assert task.engine == "make" and task.process_count == 3
+
+
+def test_a_programs_forked_workers_are_its_task_not_tasks_of_their_own():
+    # `opensre run -- python pool.py`: a Pool(2) forks two workers that never exec
+    procs = [proc(10, 1, 1, ["python3", "pool.py"], cpu=1),
+             proc(11, 10, 2, ["python3", "pool.py"], exec_count=0, parent_start=1, cpu=40),
+             proc(12, 10, 3, ["python3", "pool.py"], exec_count=0, parent_start=1, cpu=50)]
+    c = Correlator(ToolIdentifier.from_files()).correlate("r", procs)
+    (task,) = c.tasks
+    assert task.process_count == 3 and task.cpu_ns == 91 and task.root_pid == 10
+    (use,) = c.tools
+    assert use.tool == "pool" and use.cpu_ns == 91
+
+
+def test_a_shells_subshells_still_start_tasks():
+    # bash -c '( gzip a ) & ( gzip b ) & wait': each subshell is a job of the root shell
+    procs = [proc(10, 1, 1, ["bash", "-c", "..."]),
+             proc(11, 10, 2, ["bash", "-c", "..."], exec_count=0, parent_start=1),
+             proc(12, 11, 3, ["gzip", "a"], parent_start=2),
+             proc(13, 10, 4, ["bash", "-c", "..."], exec_count=0, parent_start=1),
+             proc(14, 13, 5, ["gzip", "b"], parent_start=4)]
+    c = Correlator(ToolIdentifier.from_files()).correlate("r", procs)
+    assert sorted(t.process_count for t in c.tasks if t.kind == "task") == [2, 2]

@@ -6,6 +6,7 @@ on stderr); 2 bad arguments."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--interval", type=_interval, default=1.0, metavar="S", help="refresh every S seconds")
     tp.add_argument("--once", action="store_true", help="print one frame (two snapshots apart) and exit")
     tp.add_argument("-n", "--rows", type=int, default=30, help="rows per run (default 30)")
+    tp.add_argument("--format", choices=["text", "json"], default="text",
+                    help="json: one document per refresh, {\"runs\": [{run_id, name, cpu_cores, rss_bytes, "
+                         "processes, tasks: [...]}]} (with --once: one)")
 
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
     d.add_argument("--verbose", action="store_true", help="show full verifier logs")
@@ -567,12 +571,18 @@ def cmd_top(args) -> int:
 
     path = args.store or default_store_path()
     view = LiveView(path, rows=args.rows)
-    if args.once:
+    if args.once or args.format == "json":
         view.update()
-        time.sleep(args.interval)
-        view.update()
-        sys.stdout.write(view.text(width=160))
-        return 0
+        while True:
+            time.sleep(args.interval)
+            view.update()
+            if args.format == "json":
+                sys.stdout.write(json.dumps(view.data()) + "\n")
+                sys.stdout.flush()
+            else:
+                sys.stdout.write(view.text(width=160))
+            if args.once:
+                return 0
     from rich.console import Console
     from rich.live import Live
 

@@ -289,7 +289,7 @@ class Collector:
             c = self._cum.get(key)
             rows.append([p.pid, p.start_time_ns, p.ppid, p.parent_start_time_ns, p.exe, p.comm,
                          [a[:200] for a in p.argv[:live.ARGV_ITEMS]],
-                         *((c[0], c[8], c[1], c[2], c[3], c[4]) if c else (0, 0, 0, 0, 0, 0))])
+                         *((c[0], c[8], c[1], c[2], c[3], c[4]) if c else (0, 0, 0, 0, 0, 0)), p.exec_count])
         doc = {"run_id": self.run.run_id, "name": self.run.name, "mode": self.run.mode,
                "command": self.run.command, "start_time_ns": self.run.start_time_ns, "t_ns": time.time_ns(),
                "interval_s": self.opts.sample_interval_s, "collector_pid": os.getpid(),

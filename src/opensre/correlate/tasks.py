@@ -6,7 +6,8 @@ Task boundaries come from what each engine leaves in the process tree:
   make        each recipe shell under make (recursive makes recurse)
   xargs/parallel  each child
   slurm, kubernetes  a step / container cgroup
-  generic     direct children of the run's root (the root alone if it has none)
+  generic     direct children of the run's root (the root alone if it has none),
+              but not a program's forks that never exec (they are its workers)
 Processes above the task roots (the engine, the run's root shell) form one
 `engine` task, so every process belongs to exactly one task. Forked workers that
 never exec (Python multiprocessing) stay with their parent's task and tool.
@@ -162,7 +163,11 @@ class Correlator:
                     roots[key(m)] = (unit[0], None)
             if not roots:
                 for r in tree.roots:
-                    kids = tree.children[key(r)]
+                    # a worker forked without exec by a program (multiprocessing, a
+                    # server's pre-fork) is part of its parent's work, not a task; a
+                    # shell's fork is a subshell, the start of a job like any child
+                    shell = self.is_shell(r.comm)  # the program, not the script it runs
+                    kids = [c for c in tree.children[key(r)] if c.exec_count or shell]
                     for c in kids:
                         roots[key(c)] = ("generic", None)
                     if not kids:

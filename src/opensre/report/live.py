@@ -49,10 +49,13 @@ class LiveView:
                     self._rate[k] = (p["cpu_ns"] / 1e9 / life, p["read_bytes"] / life, p["write_bytes"] / life)
         self._rate = {k: v for k, v in self._rate.items() if k in self._prev}
 
-    def _run_table(self, s: dict) -> Table:
+    def run_data(self, s: dict) -> dict:
+        """One run's live figures by task: the same correlation as a stored run,
+        so forked workers count in their parent's task."""
         procs = [Process(pid=p["pid"], start_time_ns=p["start_time_ns"], ppid=p["ppid"] or 0,
                          parent_start_time_ns=p["parent_start_time_ns"], exe=p["exe"] or "", comm=p["comm"] or "",
-                         argv=list(p["argv"] or [])) for p in s["processes"]]
+                         argv=list(p["argv"] or []), exec_count=p.get("exec_count", 1))
+                 for p in s["processes"]]
         by_key = {(p["pid"], p["start_time_ns"]): p for p in s["processes"]}
         c = self.corr.correlate(s["run_id"], procs)
         agg: dict[str, dict] = {}
@@ -71,7 +74,26 @@ class LiveView:
                 name = f"{tool.tool} {tool.subcommand}" if tool.subcommand else tool.tool
                 a["tools"][name] = a["tools"].get(name, 0) + 1
         tasks = {t.task_id: t for t in c.tasks}
-        now = s["t_ns"]
+        rows = []
+        for tid, a in sorted(agg.items(), key=lambda kv: -kv[1]["cores"]):
+            task = tasks.get(tid)
+            rows.append({"task_id": tid, "name": task.task_name if task else "?",
+                         "kind": task.kind if task else "task", "cpu_cores": round(a["cores"], 3),
+                         "rss_bytes": a["rss"], "processes": a["procs"],
+                         "read_bytes_per_s": round(a["rd"]), "write_bytes_per_s": round(a["wr"]),
+                         "tools": dict(sorted(a["tools"].items(), key=lambda x: -x[1])),
+                         "age_s": round((s["t_ns"] - task.start_time_ns) / 1e9, 1) if task else 0})
+        return {"run_id": s["run_id"], "name": s.get("name"), "command": s.get("command") or [],
+                "cpu_cores": round(sum(r["cpu_cores"] for r in rows), 3),
+                "rss_bytes": sum(r["rss_bytes"] for r in rows), "processes": len(procs),
+                "finished_processes": s.get("finished_processes", 0), "drops": s.get("drops", 0),
+                "elapsed_s": round((s["t_ns"] - s["start_time_ns"]) / 1e9, 1), "t_ns": s["t_ns"], "tasks": rows}
+
+    def data(self) -> dict:
+        """`top --format json`: {"runs": [run_data, ...]}."""
+        return {"runs": [self.run_data(s) for s in self.snaps]}
+
+    def _run_table(self, run: dict) -> Table:
         t = Table(expand=False, pad_edge=False)
         # figures never shrink (a cut number misleads); the names give way first
         for col, width in (("TASK", None), ("RUNNING TOOLS", None), ("PROCS", 5), ("CPU", 5), ("RSS", 10),
@@ -80,16 +102,12 @@ class LiveView:
                 t.add_column(col, overflow="ellipsis", no_wrap=True, max_width=40, ratio=1)
             else:
                 t.add_column(col, justify="right", no_wrap=True, min_width=width)
-        rows = sorted(agg.items(), key=lambda kv: -kv[1]["cores"])
-        for tid, a in rows[:self.rows]:
-            task = tasks.get(tid)
-            name = task.task_name if task else "?"
-            if task is not None and task.kind == "engine":
-                name = f"[{name}]"
-            tools = ", ".join(f"{n}×{k}" if k > 1 else n for n, k in sorted(a["tools"].items(), key=lambda x: -x[1]))
-            age = (now - task.start_time_ns) / 1e9 if task else 0
-            t.add_row(name, tools or "-", str(a["procs"]), f"{a['cores']:.2f}", fmt_bytes(a["rss"]), _rate(a["rd"]),
-                      _rate(a["wr"]), f"{age:.0f}s")
+        rows = run["tasks"]
+        for r in rows[:self.rows]:
+            name = f"[{r['name']}]" if r["kind"] == "engine" else r["name"]
+            tools = ", ".join(f"{n}×{k}" if k > 1 else n for n, k in r["tools"].items())
+            t.add_row(name, tools or "-", str(r["processes"]), f"{r['cpu_cores']:.2f}", fmt_bytes(r["rss_bytes"]),
+                      _rate(r["read_bytes_per_s"]), _rate(r["write_bytes_per_s"]), f"{r['age_s']:.0f}s")
         if len(rows) > self.rows:
             t.caption = f"{len(rows) - self.rows} more tasks (use -n)"
         return t
@@ -99,15 +117,14 @@ class LiveView:
             return Text(f"opensre top: no running run publishes a live view in {Path(self.path).parent}\n"
                         "(start one with `sudo opensre run -- CMD`; `opensre collect --live` host-wide)")
         parts = []
-        for s in self.snaps:
-            el = (s["t_ns"] - s["start_time_ns"]) / 1e9
-            cores = sum(self._rate.get((s["run_id"], p["pid"], p["start_time_ns"]), (0,))[0] for p in s["processes"])
-            head = Text.assemble((f"{s.get('name') or s['run_id']}", "bold"),
-                                 f"  {s['run_id'][:12]}  {' '.join(s.get('command') or [])[:60]}\n",
-                                 f"elapsed {el:.0f}s  running {len(s['processes'])} processes  "
-                                 f"finished {s.get('finished_processes', 0)}  CPU {cores:.2f} cores  "
-                                 f"drops {s.get('drops', 0)}  updated {time.strftime('%H:%M:%S', time.localtime(s['t_ns'] / 1e9))}")
-            parts += [head, self._run_table(s)]
+        for run in self.data()["runs"]:
+            head = Text.assemble((f"{run['name'] or run['run_id']}", "bold"),
+                                 f"  {run['run_id'][:12]}  {' '.join(run['command'])[:60]}\n",
+                                 f"elapsed {run['elapsed_s']:.0f}s  running {run['processes']} processes  "
+                                 f"finished {run['finished_processes']}  CPU {run['cpu_cores']:.2f} cores  "
+                                 f"drops {run['drops']}  updated "
+                                 f"{time.strftime('%H:%M:%S', time.localtime(run['t_ns'] / 1e9))}")
+            parts += [head, self._run_table(run)]
         return Group(*parts)
 
     def text(self, width: int = 120) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from .db import _alive, give_to_invoking_user
 
 FIELDS = ["pid", "start_time_ns", "ppid", "parent_start_time_ns", "exe", "comm", "argv", "cpu_ns", "rss_bytes",
-          "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes"]
+          "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes", "exec_count"]
 ARGV_ITEMS = 16
 
 
