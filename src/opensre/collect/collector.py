@@ -116,6 +116,7 @@ class Collector:
         self._events: list[Event] = []
         self._host_samples: list = []
         self._cum: dict[tuple[int, int], tuple] = {}  # last cumulative counters per process
+        self._base: dict[tuple[int, int], tuple] = {}  # counters when first seen, of processes already running
         self._rss_max: dict[tuple[int, int], int] = {}  # largest sampled RSS per live process
         self._ctx_cache: dict[tuple[int, int], tuple] = {}  # (cgroup ids) -> resolved context
         self._exec_cache: dict[tuple[bytes, bytes], tuple] = {}  # (argv, cwd bytes) -> (argv, redacted, cwd)
@@ -214,6 +215,8 @@ class Collector:
             except OSError:
                 break  # tracked map full: counted by the kernel from here on
             n += state == abi.TRACKED
+        if "samples" in self.families:
+            self.sample()  # the baselines: what they did before now is not part of the collection
         return n
 
     def lower_priority(self) -> None:
@@ -308,6 +311,13 @@ class Collector:
     def _emit_sample(self, p: Process, key, t_ns: int, cum: tuple, rss: int, final: bool = False) -> None:
         prev = self._cum.get(key)
         if prev is None:
+            if p.observed_since_ns is not None:
+                # already running when we started: its counters so far are not ours to
+                # chart; the first sample is the baseline its window starts from
+                self._base[key] = cum
+                self._cum[key] = cum + (rss,)
+                self._rss_max[key] = rss
+                return
             prev = (0,) * 8 + (-1,)
         elif not final and prev[:8] == cum and prev[8] == rss:
             return  # nothing moved: an idle process costs no row (its deltas are all zero)
@@ -410,6 +420,8 @@ class Collector:
             self.sample()  # a last point for what is still running
         self._open_connections()
         self._unannounced()
+        for key, p in self.live.items():
+            self._still_running(p, key)
         leftovers = list(self.live.values()) + list(self._adopt.values())
         for p in leftovers:
             p.complete = False
@@ -419,6 +431,37 @@ class Collector:
         self.run.drops, self.run.drop_detail = self.drops()
         self.flush()
         return leftovers
+
+    def _window(self, p: Process, base: tuple) -> None:
+        """A process observed since collection start: its counters from then on
+        (the ones the task iterator gives a baseline for)."""
+        for i, f in enumerate(("read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes", "runq_wait_ns",
+                               "blocked_io_ns", "sleep_ns"), 1):
+            v = getattr(p, f)
+            if v is not None:
+                setattr(p, f, max(0, v - base[i]))
+
+    def _still_running(self, p: Process, key) -> None:
+        """The record of a process alive at the end: its counters as of the last
+        sample (the user/system split by /proc's tick ratio), not nothing."""
+        cum = self._cum.get(key)
+        if cum is None:
+            return
+        ticks = procfs.cpu_ticks(p.pid, self.opts.proc_root)
+        p.cpu_user_ns, p.cpu_system_ns = split_cpu(cum[0], *(ticks or (1, 0)))
+        p.oncpu_ns = cum[0]
+        p.read_bytes, p.write_bytes = cum[1], cum[2]
+        if self.net_bytes:
+            p.net_tx_bytes, p.net_rx_bytes = cum[3], cum[4]
+        p.runq_wait_ns = cum[5]
+        if "sched" in self.families:
+            p.blocked_io_ns, p.sleep_ns = cum[6], cum[7]
+        p.peak_rss_bytes = self._rss_max.get(key) or cum[8]
+        base = self._base.pop(key, None)
+        if base is not None:
+            p.cpu_user_ns, p.cpu_system_ns = split_cpu(cum[0] - base[0], *(ticks or (1, 0)))
+            p.oncpu_ns = cum[0] - base[0]
+            self._window(p, base)
 
     def close(self) -> None:
         self.remove_live()
@@ -525,7 +568,13 @@ class Collector:
             self._apply_ctx(p, ev.ctx)  # a fork that never exec'd: its context as of its death
         p.end_time_ns = (ev.end_ns or ev.hdr.ts_ns) + self.offset
         p.exit_code, p.exit_signal, p.core_dumped = decode_status(ev.status)
-        p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns, ev.utime_ns, ev.stime_ns)
+        base = self._base.pop(key, None)
+        if base is None:
+            p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns, ev.utime_ns, ev.stime_ns)
+            p.oncpu_ns = ev.sum_exec_ns
+        else:  # observed since collection start: the window's share (docs/data-catalog.md)
+            p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns - base[0], ev.utime_ns, ev.stime_ns)
+            p.oncpu_ns = ev.sum_exec_ns - base[0]
         p.maxrss_bytes = ev.maxrss_pages * PAGE
         if ev.flags & abi.EXIT_HWM_SAMPLED:
             # the kernel kept no exact peak of the final image (bpf/include/compat.h):
@@ -540,13 +589,14 @@ class Collector:
         p.minor_faults, p.major_faults = ev.min_flt, ev.maj_flt
         p.io_inclusive = bool(ev.flags & abi.EXIT_NO_ACC)
         p.oom_killed = bool(ev.flags & abi.EXIT_OOM_KILLED)
-        p.oncpu_ns = ev.sum_exec_ns
         fam = self.families
         if self.net_bytes:
             p.net_tx_bytes, p.net_rx_bytes = ev.net_tx_bytes, ev.net_rx_bytes
         p.runq_wait_ns = ev.runq_wait_ns  # kept by the kernel (sched_info), no probe needed
         if "sched" in fam:
             p.blocked_io_ns, p.sleep_ns = ev.blocked_io_ns, ev.sleep_ns
+        if base is not None:
+            self._window(p, base)
         if "samples" in fam:
             # the last interval runs to the exit, so the series sums to these totals
             # a process that lived within one tick has no row: its record is its one

@@ -75,3 +75,12 @@ def scan(root: str | Path = "/proc") -> list[ProcInfo]:
         if info is not None and not info.is_kernel_thread:
             out.append(info)
     return out
+
+
+def cpu_ticks(pid: int, root: str | Path = "/proc") -> tuple[int, int] | None:
+    """(utime, stime) clock ticks of a live process, for the user/system split."""
+    try:
+        fields = (Path(root) / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
