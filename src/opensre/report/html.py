@@ -39,7 +39,7 @@ F_RUNNING, F_PARTIAL, F_OOM, F_FAILED, F_TRUNCATED = 1, 2, 4, 8, 16
 
 TASK_COLS = ["id", "name", "engine", "kind", "start", "end", "procs", "cpu", "rss", "read", "write", "exit", "flags",
              "cls", "runq", "blocked", "tx", "rx", "given_cpus", "given_mem", "mem_limit",
-             "mem_peak"]
+             "mem_peak", "href"]
 TOOL_COLS = ["task", "label", "pid", "start", "end", "cpu", "rss", "exit", "flags"]
 PROC_COLS = ["parent", "depth", "pid", "task", "tool", "cmd", "start", "dur", "cpu", "rss", "read", "write", "exit",
              "flags"]
@@ -238,6 +238,60 @@ def _slim(p: Process, argv_chars: int) -> _P:
               p.write_bytes or 0, exit_text(p), flags)
 
 
+def _collection_rows(store: Store, run: Run, procs: list[_P], waits: dict) -> list[Task]:
+    """A host-wide collection's rows: each run detected in it (its tasks summed),
+    then the processes in none of them. Each process's `task` becomes its row's id."""
+    rows, row_of = [], {}
+    for d in store.detected_runs(run.run_id):
+        ts = store.tasks(d.run_id)
+        if not ts:
+            continue
+        row_of.update((t.task_id, d.run_id) for t in ts)
+        rows.append(Task(
+            run_id=run.run_id, task_id=d.run_id, task_name=d.name or " ".join(d.command or [])[:160] or d.run_id,
+            engine="run", start_time_ns=d.start_time_ns, end_time_ns=d.end_time_ns,
+            process_count=sum(t.process_count for t in ts), cpu_ns=sum(t.cpu_ns for t in ts),
+            peak_rss_bytes=max(t.peak_rss_bytes for t in ts), read_bytes=sum(t.read_bytes for t in ts),
+            write_bytes=sum(t.write_bytes for t in ts), exit_code=d.exit_code, exit_signal=d.exit_signal,
+            oom_killed=any(t.oom_killed for t in ts), root_pid=d.root_pid,
+            runq_wait_ns=sum(t.runq_wait_ns for t in ts), blocked_io_ns=sum(t.blocked_io_ns for t in ts),
+            net_tx_bytes=sum(t.net_tx_bytes for t in ts), net_rx_bytes=sum(t.net_rx_bytes for t in ts),
+            memory_peak_bytes=max((t.memory_peak_bytes or 0) for t in ts) or None))
+    rest = [p for p in procs if p.task not in row_of]
+    if rest:
+        w = [sum(waits[k][i] for k in waits if k not in row_of) for i in range(4)]
+        rows.append(Task(
+            run_id=run.run_id, task_id="unattributed", task_name="(in no detected run)", engine="host",
+            kind="engine", start_time_ns=max(run.start_time_ns or 0, min(p.start for p in rest)),
+            end_time_ns=run.end_time_ns, process_count=len(rest), cpu_ns=sum(p.cpu_ns for p in rest),
+            peak_rss_bytes=max(p.rss for p in rest), read_bytes=sum(p.read for p in rest),
+            write_bytes=sum(p.write for p in rest), runq_wait_ns=w[0], blocked_io_ns=w[1], net_tx_bytes=w[2],
+            net_rx_bytes=w[3]))
+    for p in procs:
+        p.task = row_of.get(p.task, "unattributed")
+    return sorted(rows, key=lambda t: (t.start_time_ns, t.task_id))
+
+
+def _host_series(series: dict, host: list[dict]) -> None:
+    """The host's own figures on the run's buckets: busy cores and memory in use
+    (each bucket holds the last host sample at or before its end)."""
+    if not host:
+        return
+    n, start, step = series["n"], series["start"], series["step"]
+    cpu, mem = [None] * n, [None] * n
+    j, last = 0, None
+    for b in range(n):
+        end = start + (b + 1) * step
+        while j < len(host) and host[j]["t_ns"] <= end:
+            last = host[j]
+            j += 1
+        if last is not None:
+            if last.get("cpu_util") is not None:
+                cpu[b] = round(last["cpu_util"] * last["cpu_count"], 3)
+            mem[b] = last.get("mem_used_bytes")
+    series["host_cpu"], series["host_mem"] = cpu, mem
+
+
 def _tune(store: Store, run_ids: list[str], limits: ReportLimits, options: dict) -> dict:
     """The tune section. tune is optional here: without it the report still renders."""
     try:
@@ -298,9 +352,12 @@ def _interval_ns(samples_by_proc: dict) -> int:
 
 
 def report_data(store: Store, run: Run, compare: Run | None = None, limits: ReportLimits | None = None,
-                progress: Progress | None = None, tune_options: dict | None = None) -> dict:
+                progress: Progress | None = None, tune_options: dict | None = None,
+                links: dict[str, str] | None = None) -> dict:
     """Everything the page shows, as plain JSON-able data. tune_options go to
-    `opensre.analysis.tune` (e.g. price_per_hour, instance_type for the cost)."""
+    `opensre.analysis.tune` (e.g. price_per_hour, instance_type for the cost).
+    A host-wide collection's rows are the runs detected in it (`links`: run_id ->
+    the href of that run's own report) and the processes in none of them."""
     lim = limits or ReportLimits()
     prog = progress or (lambda stage, done, total: None)
     notes: list[str] = []
@@ -314,9 +371,15 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
     peak: _P | None = None
     by_tool: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     truncated = 0
+    waits: dict[str | None, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # per task: runq, blocked, tx, rx
     for i, p in enumerate(store.processes(rid)):
         s = _slim(p, lim.argv_chars)
         procs.append(s)
+        w = waits[p.task_id]
+        w[0] += p.runq_wait_ns or 0
+        w[1] += p.blocked_io_ns or 0
+        w[2] += p.net_tx_bytes or 0
+        w[3] += p.net_rx_bytes or 0
         cpu_u += p.cpu_user_ns or 0
         cpu_s += p.cpu_system_ns or 0
         rq += p.runq_wait_ns or 0
@@ -338,13 +401,18 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         if i % 10_000 == 0:
             prog("processes", i, max(total, i))
     prog("processes", len(procs), len(procs))
-    t0 = min([run.start_time_ns] + [p.start for p in procs[:1]]) if run.start_time_ns else \
-        (procs[0].start if procs else 0)
+    collection = run.mode == "collect"
+    if collection and run.start_time_ns:
+        t0 = run.start_time_ns  # its window: what ran before it started is not part of it
+    elif run.start_time_ns:
+        t0 = min([run.start_time_ns] + [p.start for p in procs[:1]])
+    else:
+        t0 = procs[0].start if procs else 0
     ends = [p.end for p in procs if p.end]
     t_end = run.end_time_ns or max(ends, default=t0)
 
-    def us(t):
-        return None if t is None else (t - t0) // 1000
+    def us(t):  # a process already running when a collection started is drawn from its start
+        return None if t is None else max(0, t - t0) // 1000
 
     prog("tune", 0, 0)
     tune = _tune(store, [rid], lim, tune_options or {})
@@ -354,7 +422,8 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         cls_of.setdefault(f.get("task_id"), f.get("classification"))
 
     # tasks: keep failed/OOM/running ones, then by CPU; the page sorts by start
-    tasks = store.tasks(rid)
+    tasks = _collection_rows(store, run, procs, waits) if collection else store.tasks(rid)
+    links = links or {}
     prog("tasks", len(tasks), len(tasks))
     if len(tasks) > lim.tasks:
         keep = sorted(tasks, key=lambda t: (not (failed(t) or t.oom_killed or t.end_time_ns is None), -t.cpu_ns))
@@ -382,7 +451,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
                       t.process_count, t.cpu_ns // 1000, t.peak_rss_bytes, t.read_bytes, t.write_bytes, exit_text(t),
                       fl, cls, t.runq_wait_ns // 1000, t.blocked_io_ns // 1000, t.net_tx_bytes, t.net_rx_bytes,
                       g[0], g[1], oom_limit.get(t.task_id) or g[3],
-                      max(t.memory_peak_bytes or 0, t.peak_rss_bytes or 0)])
+                      max(t.memory_peak_bytes or 0, t.peak_rss_bytes or 0), links.get(t.task_id)])
 
     # tool invocations under their task
     tools = store.tools(rid)
@@ -457,6 +526,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
     run_series = None
     if samples_by_proc:
         run_series = downsample(samples_by_proc, pinfo, t0, max(t_end, t0 + 1), interval, 600)
+        _host_series(run_series, store.host_samples(rid))
         run_series["start"], run_series["step"] = 0, run_series["step"] // 1000
     if len(shown_tasks) and per_task_pts < lim.points_per_task:
         notes.append(f"time series: at most {per_task_pts} points per task ({len(shown_tasks):,} tasks); "
@@ -500,6 +570,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
         sum(1 for p in procs if p.flags & F_OOM), "argv_truncated": truncated, "drops": run.drops,
         "drop_detail": run.drop_detail, "probes_missing": run.degraded_probes(), "samples": nsamp, "interval_ns": interval if nsamp else None,
         "tcp_connections": len(conns), "cost": tune.get("cost"),
+        "detected_runs": sum(t.kind == "task" for t in tasks) if collection else None,
         "host": asdict(host) if host else {"host_id": run.host_id},
     }
     data = {
@@ -622,15 +693,37 @@ class ReportFile:
     notes: list[str]
 
 
+MAX_DETECTED_PAGES = 50
+
+
+def _detected_pages(store: Store, run: Run, path: Path) -> list[tuple[Run, Path]]:
+    """A collection's detected runs that get a page of their own: PATH's stem plus
+    the run id (report.html -> report.RUNID.html), the most CPU-hungry first."""
+    if run.mode != "collect":
+        return []
+    runs = store.detected_runs(run.run_id)
+    if len(runs) > MAX_DETECTED_PAGES:
+        cpu = {r.run_id: sum(t.cpu_ns for t in store.tasks(r.run_id)) for r in runs}
+        runs = sorted(runs, key=lambda r: -cpu[r.run_id])[:MAX_DETECTED_PAGES]
+    return [(r, path.with_name(f"{path.stem}.{r.run_id}{path.suffix or '.html'}")) for r in runs]
+
+
 def write_report(store: Store, run_ref: str, path: str | Path, compare: str | None = None,
                  limits: ReportLimits | None = None, progress: Progress | None = None,
                  tune_options: dict | None = None) -> ReportFile:
     t = time.perf_counter()
     run = store.resolve_run(run_ref)
     other = store.resolve_run(compare) if compare else None
-    data = report_data(store, run, other, limits, progress, tune_options)
-    text = render_html(data)
     path = Path(path)
+    detected = _detected_pages(store, run, path)
+    data = report_data(store, run, other, limits, progress, tune_options,
+                       links={d.run_id: f.name for d, f in detected})
+    if len(detected) < len(store.detected_runs(run.run_id)):
+        data["notes"].append(f"detected runs: the {len(detected)} with the most CPU have a report of their own "
+                             f"(`opensre report RUN` writes any other)")
+    for d, f in detected:  # each detected run's own page beside this one, linked from its row
+        write_report(store, d.run_id, f, limits=limits, tune_options=tune_options)
+    text = render_html(data)
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

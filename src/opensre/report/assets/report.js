@@ -98,7 +98,9 @@
       card("wall time", fmtNs(wall)),
       card("CPU time", fmtNs(H.cpu_ns), `user ${fmtNs(H.cpu_user_ns)}, system ${fmtNs(H.cpu_system_ns)}; ${cores}`),
       card("peak memory", fmtBytes(H.peak_rss), H.peak_tool ? `${H.peak_tool}, pid ${H.peak_pid} (largest single process)` : ""),
-      card("processes", fmtNum(H.processes), `${fmtNum(H.tasks)} tasks, ${fmtNum(H.tools)} tool invocations`),
+      card("processes", fmtNum(H.processes), H.detected_runs !== null && H.detected_runs !== undefined
+        ? `${fmtNum(H.detected_runs)} runs detected in this collection (rows: each run, linked to its own report)`
+        : `${fmtNum(H.tasks)} tasks, ${fmtNum(H.tools)} tool invocations`),
       card("storage I/O", "read " + fmtBytes(H.read), "written " + fmtBytes(H.write)),
     );
     if (H.tx || H.rx || H.tcp_connections) cards.append(card("network", "sent " + fmtBytes(H.tx), `received ${fmtBytes(H.rx)}, ${fmtNum(H.tcp_connections)} TCP connections`));
@@ -397,11 +399,13 @@
     const givenCpus = t ? t.given_cpus : (H.host && H.host.cpus) || null;
     const cpuName = t ? "cores given" : "host CPUs";
     if (near(givenCpus, s.cpu)) cpu.push({ label: cpuName, data: cst(givenCpus), color: "#c0262d", dash: [6, 4] });
+    if (!t && s.host_cpu) cpu.push({ label: "host busy", data: s.host_cpu, color: "#777", dash: [2, 3] });
     makeChart("chart-cpu", "CPU (cores)" + (givenCpus && !near(givenCpus, s.cpu) ? `; ${cpuName}: ${givenCpus}` : ""), xs, cpu, (v) => (+v).toFixed(2), xr);
     const rss = [{ label: "RSS", data: s.rss, color: "#1b9aaa", fill: "rgba(27,154,170,.12)" }];
     const lim = t ? t.mem_limit || t.given_mem : null;
     const limName = t && t.mem_limit ? "memory limit" : "memory given";
     if (near(lim, s.rss)) rss.push({ label: limName, data: cst(lim), color: "#c0262d", dash: [6, 4] });
+    if (!t && s.host_mem) rss.push({ label: "host memory in use", data: s.host_mem, color: "#777", dash: [2, 3] });
     makeChart("chart-rss", "memory (RSS, summed over processes)" + (lim && !near(lim, s.rss) ? `; ${limName}: ${fmtBytes(lim)}` : ""), xs, rss, fmtBytes, xr);
     makeChart("chart-io", "I/O and network", xs, [
       { label: "disk read", data: s.read, color: "#4f9d3a" }, { label: "disk write", data: s.write, color: "#e8871e" },
@@ -499,7 +503,7 @@
   // ---- task table --------------------------------------------------------------
   function initTaskTable() {
     const cols = [
-      txt("task", (t) => t.id, 64), txt("name", (t) => t.name, 300, { tip: (t) => t.name }), txt("engine", (t) => t.engine, 90),
+      txt("task", (t) => t.id, 64), txt("name", (t) => t.name, 300, { tip: (t) => t.name, fmt: (t) => (t.href ? el("a", { href: t.href, text: t.name, title: "this run's own report", onclick: (e) => e.stopPropagation() }) : t.name) }), txt("engine", (t) => t.engine, 90),
       txt("class", (t) => t.cls || "", 120, { fmt: (t) => badge(t.kind === "engine" && !t.cls ? "engine" : t.cls) }),
       num("start", (t) => t.start, fmtUs, 80), num("wall", (t) => taskEnd(t) - t.start, fmtUs, 80),
       num("CPU", (t) => t.cpu, fmtUs, 80), num("cores", (t) => t.cpu / Math.max(1, taskEnd(t) - t.start), (v) => v.toFixed(2), 60),
