@@ -125,8 +125,22 @@ class Store:
     def put_batch(self, run_id: str, processes: Iterable[Process], execs: Iterable[Exec] = (),
                   samples: Iterable[Sample] = (), events: Iterable[Event] = (), host_samples: Iterable = ()) -> None:
         """One transaction per collector drain: cheap, and a crash loses at most one batch."""
-        prow = [_process_row(run_id, p) for p in processes]
-        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, json.dumps(e.argv), int(e.argv_truncated), e.cwd)
+        # a storm's records share a few argv lists (the collector keeps one per distinct
+        # command line): each encoded once per batch, by identity, while the batch holds them
+        enc: dict[int, str] = {}
+
+        def argv_json(a: list) -> str:
+            j = enc.get(id(a))
+            if j is None:
+                j = enc[id(a)] = json.dumps(a)
+            return j
+
+        prow = []
+        for p in processes:
+            row = [run_id, *_GET_ALL(p)]
+            row[_ARGV_IDX + 1] = argv_json(p.argv)
+            prow.append(row)
+        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, argv_json(e.argv), int(e.argv_truncated), e.cwd)
                 for e in execs]
         srow = [[run_id] + [getattr(x, f) for f in SAMPLE_FIELDS] for x in samples]
         vrow = [(run_id, v.kind, v.pid, v.start_time_ns, v.t_ns, json.dumps(v.data)) for v in events]
