@@ -159,6 +159,9 @@ class Collector:
         self._next_sample = 0.0
         self.decode_errors = 0
         self.written = 0
+        # what was stored, kept for the end-of-run correlation (keep_records())
+        self._kept: tuple[dict, list] | None = None
+        self._keep_limit = 0
         self.store_error: StoreError | None = None
 
     @property
@@ -405,7 +408,29 @@ class Collector:
             return
         self.store_error = None
         self.written += len(self._done)
+        if self._kept is not None:
+            procs, execs = self._kept
+            for p in self._done:
+                procs[(p.pid, p.start_time_ns)] = p  # as the store's INSERT OR REPLACE keeps it
+            execs.extend(self._execs)
+            if len(procs) > self._keep_limit:
+                self._kept = None  # too many to hold: correlation reads the store instead
         self._done, self._execs, self._samples, self._events, self._host_samples = [], [], [], [], []
+
+    def keep_records(self, limit: int) -> None:
+        """Keep every record stored from now on (up to `limit` processes) in memory,
+        so the end-of-run correlation need not read the run back from the store."""
+        self._kept, self._keep_limit = ({}, []), limit
+
+    def kept_records(self) -> tuple[list[Process], list[Exec]] | None:
+        """The records stored since keep_records(), as the store returns them
+        (processes by start, then pid; execs by time), or None when more than the
+        limit were stored or something could not be stored."""
+        if self._kept is None or self.store_error is not None:
+            return None
+        procs, execs = self._kept
+        return (sorted(procs.values(), key=lambda p: (p.start_time_ns, p.pid)),
+                sorted(execs, key=lambda e: e.t_ns))
 
     def spill(self) -> str | None:
         """When the store cannot take them (full disk), write the records still held

@@ -184,8 +184,27 @@ class Store:
             self.db.execute("DELETE FROM task_aggregates WHERE run_id=?", (run_id,))
             self.db.executemany(f"INSERT INTO tasks ({','.join(tf)}) VALUES ({','.join('?' * len(tf))})", trows)
             self.db.executemany(f"INSERT INTO tools ({','.join(uf)}) VALUES ({','.join('?' * len(uf))})", urows)
-            self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
-                                [(tid, run_id, k[0], k[1]) for k, tid in task_of.items()])
+            self._point_at_tasks(run_id, task_of)
+
+    def _point_at_tasks(self, run_id: str, task_of: dict[tuple[int, int], str]) -> None:
+        """UPDATE each process in task_of to its task. When task_of covers exactly the
+        processes stored under the run (a correlation of the whole run), the largest
+        task is set with one statement and only the others row by row."""
+        if not task_of:
+            return
+        counts: dict[str, int] = {}
+        for tid in task_of.values():
+            counts[tid] = counts.get(tid, 0) + 1
+        top = max(counts, key=counts.__getitem__)
+        rest = task_of.items()
+        if counts[top] > 64:
+            stored = self.db.execute("SELECT pid, start_time_ns FROM processes WHERE run_id=?", (run_id,))
+            stored.row_factory = None
+            if len(task_of) == len(keys := set(stored)) and keys.issuperset(task_of):
+                self.db.execute("UPDATE processes SET task_id=? WHERE run_id=?", (top, run_id))
+                rest = [(k, tid) for k, tid in task_of.items() if tid != top]
+        self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
+                            [(tid, run_id, k[0], k[1]) for k, tid in rest])
 
     def put_detected_runs(self, parent_run_id: str, runs: list[tuple[Run, list[Task], list[ToolUse]]],
                           task_of: dict[tuple[int, int], str], unattributed: str) -> None:
