@@ -7,6 +7,7 @@ BTF: change abi.h and this file together.
 from __future__ import annotations
 
 import ctypes
+import struct
 
 ABI_VERSION = 2
 COMM_LEN = 16
@@ -113,6 +114,58 @@ MIRRORS = {
     "osre_oom_event": OomEvent, "osre_conn_event": ConnEvent, "osre_task_sample": TaskSample,
 }
 DECODERS = {EV_EXEC: ExecHead, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
+
+
+_CODES = {ctypes.c_uint8: "B", ctypes.c_uint16: "H", ctypes.c_uint32: "I", ctypes.c_int32: "i", ctypes.c_uint64: "Q"}
+
+
+def flat_layout(cls, upto: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """A mirror's layout as a `struct` format (little-endian, explicit padding) and
+    the dotted names of its leaf fields in order ("id.pid", ...; arrays are one
+    bytes field), up to (not including) top-level field `upto`. Decoding a record
+    with it makes one tuple instead of a ctypes object whose every field access
+    costs an attribute lookup: the collector's hot path (collect/collector.py)."""
+    fmt: list[str] = ["<"]
+    names: list[str] = []
+    pos = 0
+
+    def walk(c, base: int, prefix: str) -> None:
+        nonlocal pos
+        for name, typ in c._fields_:
+            if prefix == "" and name == upto:
+                return
+            off = base + getattr(c, name).offset
+            if off > pos:
+                fmt.append(f"{off - pos}x")
+                pos = off
+            if isinstance(typ, type) and issubclass(typ, ctypes.Structure):
+                walk(typ, off, prefix + name + ".")
+                end = off + ctypes.sizeof(typ)
+                if end > pos:
+                    fmt.append(f"{end - pos}x")
+                    pos = end
+                continue
+            fmt.append(f"{ctypes.sizeof(typ)}s" if issubclass(typ, ctypes.Array) else _CODES[typ])
+            names.append(prefix + name)
+            pos = off + ctypes.sizeof(typ)
+
+    walk(cls, 0, "")
+    return "".join(fmt), tuple(names)
+
+
+_EXIT_FMT, EXIT_FIELDS = flat_layout(ExitEvent)
+_EXEC_FMT, EXEC_FIELDS = flat_layout(ExecHead, upto="filename")
+_SAMPLE_FMT, SAMPLE_FIELDS = flat_layout(TaskSample)
+EXIT_STRUCT, EXEC_STRUCT, SAMPLE_STRUCT = struct.Struct(_EXIT_FMT), struct.Struct(_EXEC_FMT), struct.Struct(_SAMPLE_FMT)
+assert SAMPLE_STRUCT.size == ctypes.sizeof(TaskSample)  # iterated record by record
+FILENAME_OFF = ExecEvent.filename.offset
+EXIT_SIZE, EXEC_HEAD_SIZE = ctypes.sizeof(ExitEvent), ctypes.sizeof(ExecHead)
+
+
+def cstr(b: bytes) -> bytes:
+    """A C char array's bytes up to its first NUL (what ctypes gives for one)."""
+    i = b.find(b"\0")
+    return b if i < 0 else b[:i]
 
 
 class AbiMismatch(ValueError):

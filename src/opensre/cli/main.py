@@ -273,14 +273,16 @@ def cmd_run(args) -> int:
     if not res.store_error:
         from ..correlate import correlate_run
 
-        correlate_run(store, res.run.run_id, args.rules)
+        # fed from the records the collector kept, not read back from the store
+        procs, execs = res.records or (None, None)
+        correlate_run(store, res.run.run_id, args.rules, procs=procs, execs=execs, run=res.run)
     if res.store_error:
         where = f"; {res.run.process_count} processes stored, the rest saved to {res.spill_path}" if res.spill_path \
             else "; records could not be saved anywhere"
         print(f"opensre: {res.store_error}{where}", file=sys.stderr)
         return res.exit_status
     if not args.quiet:
-        procs = list(store.processes(res.run.run_id))
+        procs = res.records[0] if res.records else list(store.processes(res.run.run_id))
         print(run_summary(res.run, procs, str(store.path)), file=sys.stderr)
     if args.html:
         _try(_write_report, store, res.run.run_id, args.html)

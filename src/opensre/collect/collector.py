@@ -82,6 +82,38 @@ def decode_status(status: int) -> tuple[int | None, int | None, bool]:
 
 _ARGV_OFF = abi.ExecEvent.argv.offset
 _CWD_OFF = abi.ExecEvent.cwd.offset
+_FILENAME_OFF, _FILENAME_END = abi.FILENAME_OFF, abi.FILENAME_OFF + abi.FILENAME_MAX
+_EXIT_UNPACK, _EXEC_UNPACK = abi.EXIT_STRUCT.unpack_from, abi.EXEC_STRUCT.unpack_from
+_SAMPLE_ITER = abi.SAMPLE_STRUCT.iter_unpack
+_EXIT_SIZE, _EXEC_HEAD_SIZE = abi.EXIT_SIZE, abi.EXEC_HEAD_SIZE
+# the handlers unpack these tuples by position: the order they were written for
+_EXEC_ORDER = ("hdr.type", "hdr.version", "hdr.size", "hdr.ts_ns", "id.pid", "id.ppid", "id.start_ns",
+               "id.parent_start_ns", "id.uid", "id.gid", "id.comm", "ctx.cgroup_id", "ctx.memcg_v1_id", "ctx.pidns",
+               "ctx.mntns", "ctx.netns", "ctx._pad", "flags", "argv_len", "argv_total", "cwd_len", "_pad")
+_EXIT_ORDER = _EXEC_ORDER[:17] + (
+    "end_ns", "status", "flags", "sum_exec_ns", "utime_ns", "stime_ns", "nvcsw", "nivcsw", "min_flt", "maj_flt",
+    "maxrss_pages", "hiwater_pages", "rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes",
+    "cancelled_write_bytes", "threads", "_pad", "net_tx_bytes", "net_rx_bytes", "runq_wait_ns", "blocked_io_ns",
+    "sleep_ns", "rss_exit_pages")
+_SAMPLE_ORDER = ("pid", "tid", "start_ns", "sum_exec_ns", "run_delay_ns", "blocked_ns", "sleep_ns", "rchar", "wchar",
+                 "read_bytes", "write_bytes", "dead_exec_ns", "rss_pages", "acc_rchar", "acc_wchar", "acc_read_bytes",
+                 "acc_write_bytes", "acc_run_delay_ns", "acc_blocked_ns", "acc_sleep_ns", "net_tx_bytes",
+                 "net_rx_bytes")
+if (abi.EXEC_FIELDS, abi.EXIT_FIELDS, abi.SAMPLE_FIELDS) != (_EXEC_ORDER, _EXIT_ORDER, _SAMPLE_ORDER):
+    raise ImportError("abi/events.py changed: update the unpacking in collect/collector.py with it")
+
+_PROCESS_DEFAULTS = Process(pid=0, start_time_ns=0).__dict__
+_new_object = object.__new__
+
+
+def _new_process(pid: int, start_time_ns: int, ppid: int) -> Process:
+    """Process(pid=, start_time_ns=, ppid=) at a third of the dataclass __init__'s cost
+    (60 defaults): thousands per second in a fork/exec storm."""
+    p = _new_object(Process)
+    d = _PROCESS_DEFAULTS.copy()
+    d["pid"], d["start_time_ns"], d["ppid"], d["argv"] = pid, start_time_ns, ppid, []
+    p.__dict__ = d
+    return p
 
 # few distinct cgroups, thousands of processes: parse each path once
 parse_cgroup_path = __import__("functools").lru_cache(maxsize=4096)(_parse_cgroup_path)
@@ -107,7 +139,6 @@ class Collector:
         self.obj: BpfObject | None = None
         self.ring = None
         self._raw: list[bytes] = []
-        self._cur_raw = b""  # the record being handled (exec argv/cwd are sliced from it)
         self.live: dict[tuple[int, int], Process] = {}   # (pid, start boottime ns)
         self._adopt: dict[int, Process] = {}             # seeded pids awaiting their exact start
         self._done: list[Process] = []
@@ -121,13 +152,27 @@ class Collector:
         self._ctx_cache: dict[tuple[int, int], tuple] = {}  # (cgroup ids) -> resolved context
         self._exec_cache: dict[tuple[bytes, bytes], tuple] = {}  # (argv, cwd bytes) -> (argv, redacted, cwd)
         self.extra: dict[str, BpfObject] = {}
-        self.families: tuple[str, ...] = ()  # the ones running (start() fills it)
+        self.families = ()  # the ones running (start() fills it)
+        self._comm_cache: dict[bytes, str] = {}
+        self._exe_cache: dict[bytes, str] = {}
         self.net_bytes = False  # the net family's variant counts per-process bytes
         self.host_sampler = HostSampler()
         self._next_sample = 0.0
         self.decode_errors = 0
         self.written = 0
+        # what was stored, kept for the end-of-run correlation (keep_records())
+        self._kept: tuple[dict, list] | None = None
+        self._keep_limit = 0
         self.store_error: StoreError | None = None
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return self._families
+
+    @families.setter
+    def families(self, fams) -> None:
+        self._families = tuple(fams)
+        self._sched_on, self._samples_on = "sched" in self._families, "samples" in self._families
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -254,32 +299,36 @@ class Collector:
             return 0
         self.process(flush=False)  # records for processes born since the last drain
         raw = it.read_iter("sample_tasks")
-        size = ctypes.sizeof(abi.TaskSample)
+        size = abi.SAMPLE_STRUCT.size
         groups: dict[tuple[int, int], list] = {}
-        for off in range(0, len(raw) - size + 1, size):
-            s = abi.TaskSample.from_buffer_copy(raw, off)
-            g = groups.get((s.pid, s.start_ns))
+        if len(raw) % size:
+            raw = raw[:len(raw) - len(raw) % size]
+        for s in _SAMPLE_ITER(raw):
+            (pid, tid, start_ns, sum_exec_ns, run_delay_ns, blocked_ns, sleep_ns, _rchar, _wchar, read_bytes,
+             write_bytes, *_rest) = s
+            g = groups.get((pid, start_ns))
             if g is None:
-                g = groups[(s.pid, s.start_ns)] = [None, 0, 0, 0, 0, 0, 0, 0, 0]
-            if s.tid == s.pid:
+                g = groups[(pid, start_ns)] = [None, 0, 0, 0, 0, 0, 0]
+            if tid == pid:
                 g[0] = s
-            g[1] += s.sum_exec_ns
-            g[2] += s.read_bytes
-            g[3] += s.write_bytes
-            g[4] += s.run_delay_ns
-            g[5] += s.blocked_ns
-            g[6] += s.sleep_ns
+            g[1] += sum_exec_ns
+            g[2] += read_bytes
+            g[3] += write_bytes
+            g[4] += run_delay_ns
+            g[5] += blocked_ns
+            g[6] += sleep_ns
         n = 0
-        for key, (lead, cpu, rb, wb, rq, bl, sl, *_rest) in groups.items():
+        for key, (lead, cpu, rb, wb, rq, bl, sl) in groups.items():
             if lead is None:
                 continue  # leader exiting (its figures are moving into acc): next tick
             p = self.live.get(key) or self._fork_from_sample(*key)
             if p is None:
                 continue
-            cum = (cpu + lead.dead_exec_ns, rb + lead.acc_read_bytes, wb + lead.acc_write_bytes,
-                   lead.net_tx_bytes, lead.net_rx_bytes, rq + lead.acc_run_delay_ns,
-                   bl + lead.acc_blocked_ns, sl + lead.acc_sleep_ns)
-            self._emit_sample(p, key, t_ns, cum, lead.rss_pages * PAGE)
+            (dead_exec_ns, rss_pages, _ar, _aw, acc_read_bytes, acc_write_bytes, acc_run_delay_ns, acc_blocked_ns,
+             acc_sleep_ns, net_tx_bytes, net_rx_bytes) = lead[11:]
+            cum = (cpu + dead_exec_ns, rb + acc_read_bytes, wb + acc_write_bytes, net_tx_bytes, net_rx_bytes,
+                   rq + acc_run_delay_ns, bl + acc_blocked_ns, sl + acc_sleep_ns)
+            self._emit_sample(p, key, t_ns, cum, rss_pages * PAGE)
             n += 1
         return n
 
@@ -328,22 +377,32 @@ class Collector:
         self._samples.append(Sample(p.pid, p.start_time_ns, t_ns, d[0], rss, d[1], d[2], d[3], d[4], d[5], d[6], d[7]))
 
     def process(self, flush: bool = True) -> int:
+        """Decode and apply the records queued since the last call. Exec and exit
+        records (all but a handful) are unpacked to one tuple each (abi.flat_layout),
+        not to ctypes objects; the rare ones go through abi.decode."""
         raw, self._raw = self._raw, []
+        on_exit, on_exec, exit_unpack, exec_unpack = self._on_exit, self._on_exec, _EXIT_UNPACK, _EXEC_UNPACK
         for rec in raw:
+            # struct osre_hdr, little-endian: type u16, version u16
+            if rec[2] == abi.ABI_VERSION and not rec[3] and not rec[1]:
+                typ, n = rec[0], len(rec)
+                if typ == abi.EV_EXIT and n >= _EXIT_SIZE:
+                    on_exit(exit_unpack(rec))
+                    continue
+                if typ == abi.EV_EXEC and n >= _EXEC_HEAD_SIZE:
+                    on_exec(exec_unpack(rec), rec)
+                    continue
             try:
                 typ, ev = abi.decode(rec)
             except abi.AbiMismatch:
                 self.decode_errors += 1
                 continue
-            self._cur_raw = rec
-            if typ == abi.EV_EXIT:
-                self._on_exit(ev)
-            elif typ == abi.EV_EXEC:
-                self._on_exec(ev)
-            elif typ == abi.EV_OOM:
+            if typ == abi.EV_OOM:
                 self._on_oom(ev)
-            else:
+            elif typ == abi.EV_CONN:
                 self._on_conn(ev)
+            else:  # pragma: no cover - a version or size the fast path refused passed decode()
+                self.decode_errors += 1
         if flush:
             self.flush()
         return len(raw)
@@ -359,7 +418,29 @@ class Collector:
             return
         self.store_error = None
         self.written += len(self._done)
+        if self._kept is not None:
+            procs, execs = self._kept
+            for p in self._done:
+                procs[(p.pid, p.start_time_ns)] = p  # as the store's INSERT OR REPLACE keeps it
+            execs.extend(self._execs)
+            if len(procs) > self._keep_limit:
+                self._kept = None  # too many to hold: correlation reads the store instead
         self._done, self._execs, self._samples, self._events, self._host_samples = [], [], [], [], []
+
+    def keep_records(self, limit: int) -> None:
+        """Keep every record stored from now on (up to `limit` processes) in memory,
+        so the end-of-run correlation need not read the run back from the store."""
+        self._kept, self._keep_limit = ({}, []), limit
+
+    def kept_records(self) -> tuple[list[Process], list[Exec]] | None:
+        """The records stored since keep_records(), as the store returns them
+        (processes by start, then pid; execs by time), or None when more than the
+        limit were stored or something could not be stored."""
+        if self._kept is None or self.store_error is not None:
+            return None
+        procs, execs = self._kept
+        return (sorted(procs.values(), key=lambda p: (p.start_time_ns, p.pid)),
+                sorted(execs, key=lambda e: e.t_ns))
 
     def spill(self) -> str | None:
         """When the store cannot take them (full disk), write the records still held
@@ -473,21 +554,17 @@ class Collector:
             self.obj = None
 
     # -- event handlers ----------------------------------------------------------
-    def _key_of(self, ident) -> tuple[int, int]:
-        return ident.pid, ident.start_ns
-
-    def _record_for(self, ident) -> Process:
-        key = self._key_of(ident)
-        p = self.live.get(key)
+    def _record_for(self, pid: int, start_ns: int, ppid: int, parent_start_ns: int) -> Process:
+        p = self.live.get((pid, start_ns))
         if p is not None:
             return p
-        return self._new_record(ident.pid, ident.start_ns, ident.ppid, ident.parent_start_ns)
+        return self._new_record(pid, start_ns, ppid, parent_start_ns)
 
     def _new_record(self, pid: int, start_ns: int, ppid: int, parent_start_ns: int) -> Process:
         """The live record of a process first heard of now (its exec, exit or first sample)."""
         p = self._adopt.pop(pid, None)
         if p is None:
-            p = Process(pid=pid, start_time_ns=start_ns + self.offset, ppid=ppid)
+            p = _new_process(pid, start_ns + self.offset, ppid)
             if parent_start_ns:
                 p.parent_start_time_ns = parent_start_ns + self.offset
                 pp = self.live.get((ppid, parent_start_ns))
@@ -511,40 +588,48 @@ class Collector:
             return None
         return self._new_record(pid, start_ns, tv.ppid, tv.parent_start_ns)
 
-    def _apply_ident(self, p: Process, ident) -> None:
-        p.comm = ident.comm.decode("utf-8", "replace")
-        p.uid, p.gid = ident.uid, ident.gid
+    def _comm(self, raw: bytes) -> str:
+        """comm[16] as sent -> str, once per distinct value (a storm repeats a few)."""
+        c = self._comm_cache.get(raw)
+        if c is None:
+            if len(self._comm_cache) > 4096:
+                self._comm_cache.clear()
+            c = self._comm_cache[raw] = abi.cstr(raw).decode("utf-8", "replace")
+        return c
 
-    def _apply_ctx(self, p: Process, ctx) -> None:
-        ids = (ctx.cgroup_id, ctx.memcg_v1_id)
+    def _apply_ctx(self, p: Process, cgroup_id: int, memcg_v1_id: int, pidns: int, mntns: int, netns: int) -> None:
+        ids = (cgroup_id, memcg_v1_id)
         hit = self._ctx_cache.get(ids)
         if hit is None:
             cid, path = self.cgroups.effective(*ids)
             c = parse_cgroup_path(path)
-            lim = self.limits.of_pid(p.pid, {"v2": self.cgroups.path(ctx.cgroup_id, "v2"),
-                                             "memory": self.cgroups.path(ctx.memcg_v1_id, "v1")})
+            lim = self.limits.of_pid(p.pid, {"v2": self.cgroups.path(cgroup_id, "v2"),
+                                             "memory": self.cgroups.path(memcg_v1_id, "v1")})
             hit = (cid, path, c.container_id, c.container_runtime, c.pod_uid, c.slurm_job_id, c.slurm_step,
                    lim.cpu_limit_cores, lim.cpuset_cpus, lim.memory_limit_bytes)
             if path is not None:  # an unresolved id may resolve on a later rescan
                 self._ctx_cache[ids] = hit
         (p.cgroup_id, p.cgroup_path, p.container_id, p.container_runtime, p.pod_uid, p.slurm_job_id,
          p.slurm_step, p.cpu_limit_cores, p.cpuset_cpus, p.memory_limit_bytes) = hit
-        p.pidns, p.mntns, p.netns = ctx.pidns, ctx.mntns, ctx.netns
+        p.pidns, p.mntns, p.netns = pidns, mntns, netns
 
-    def _on_exec(self, ev) -> None:
-        if ev.flags & abi.EXEC_DENIED:
-            key = self._key_of(ev.id)
-            self.live.pop(key, None)
-            self._adopt.pop(ev.id.pid, None)
+    def _on_exec(self, t: tuple, raw: bytes) -> None:
+        """`t`: the record's head unpacked (abi.EXEC_FIELDS order, checked at import)."""
+        (_typ, _ver, _size, ts_ns, pid, ppid, start_ns, pstart_ns, uid, gid, comm, cg, memcg, pidns, mntns, netns,
+         _pad0, flags, argv_len, _argv_total, cwd_len, _pad1) = t
+        if flags & abi.EXEC_DENIED:
+            self.live.pop((pid, start_ns), None)
+            self._adopt.pop(pid, None)
             return
-        p = self._record_for(ev.id)
-        self._apply_ident(p, ev.id)
-        self._apply_ctx(p, ev.ctx)
-        raw = self._cur_raw  # slice the record itself: no copy of the whole struct
-        argv_raw = raw[_ARGV_OFF:_ARGV_OFF + ev.argv_len]
-        cwd_raw = raw[_CWD_OFF:_CWD_OFF + ev.cwd_len]
+        p = self.live.get((pid, start_ns)) or self._new_record(pid, start_ns, ppid, pstart_ns)
+        p.comm, p.uid, p.gid = self._comm(comm), uid, gid
+        self._apply_ctx(p, cg, memcg, pidns, mntns, netns)
+        # slice the record itself: no copy of the whole struct
+        argv_raw = raw[_ARGV_OFF:_ARGV_OFF + argv_len]
+        cwd_raw = raw[_CWD_OFF:_CWD_OFF + cwd_len]
+        fn_raw = raw[_FILENAME_OFF:_FILENAME_END]
         # pipelines run the same command lines in the same directories thousands of
-        # times: split and redact each distinct one once
+        # times: split and redact each distinct one once (and each distinct exe path)
         hit = self._exec_cache.get((argv_raw, cwd_raw))
         if hit is None:
             if len(self._exec_cache) > 4096:
@@ -552,67 +637,76 @@ class Collector:
             argv, red = self.redact(abi.split_argv(argv_raw))
             hit = self._exec_cache[(argv_raw, cwd_raw)] = (argv, red, self.redact_path(abi.join_cwd(cwd_raw)))
         argv, red, p.cwd = hit
-        p.exe = self.redact_path(ev.filename.decode("utf-8", "replace"))  # ctypes stops a char array at its NUL
+        exe = self._exe_cache.get(fn_raw)
+        if exe is None:
+            if len(self._exe_cache) > 4096:
+                self._exe_cache.clear()
+            exe = self._exe_cache[fn_raw] = self.redact_path(abi.cstr(fn_raw).decode("utf-8", "replace"))
+        p.exe = exe
         p.argv, p.argv_redacted = argv, red
-        p.argv_truncated = bool(ev.flags & abi.ARGV_TRUNCATED)
+        p.argv_truncated = trunc = bool(flags & abi.ARGV_TRUNCATED)
         p.exec_count += 1
-        self._execs.append(Exec(p.pid, p.start_time_ns, ev.hdr.ts_ns + self.offset, p.exe, argv, p.argv_truncated,
-                                p.cwd))
+        self._execs.append(Exec(pid, p.start_time_ns, ts_ns + self.offset, exe, argv, trunc, p.cwd))
 
-    def _on_exit(self, ev) -> None:
-        p = self._record_for(ev.id)
-        key = self._key_of(ev.id)
+    def _on_exit(self, t: tuple) -> None:
+        """`t`: the record unpacked (abi.EXIT_FIELDS order, checked at import)."""
+        (_typ, _ver, _size, ts_ns, pid, ppid, start_ns, pstart_ns, uid, gid, comm, cg, memcg, pidns, mntns, netns,
+         _pad0, end_ns, status, flags, sum_exec_ns, utime_ns, stime_ns, nvcsw, nivcsw, min_flt, maj_flt,
+         maxrss_pages, hiwater_pages, rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes,
+         threads, _pad1, net_tx_bytes, net_rx_bytes, runq_wait_ns, blocked_io_ns, sleep_ns, rss_exit_pages) = t
+        key = (pid, start_ns)
+        p = self.live.pop(key, None) or self._new_record(pid, start_ns, ppid, pstart_ns)
         self.live.pop(key, None)
-        self._apply_ident(p, ev.id)
-        if ev.ctx.mntns and p.mntns is None:
-            self._apply_ctx(p, ev.ctx)  # a fork that never exec'd: its context as of its death
-        p.end_time_ns = (ev.end_ns or ev.hdr.ts_ns) + self.offset
-        p.exit_code, p.exit_signal, p.core_dumped = decode_status(ev.status)
-        base = self._base.pop(key, None)
-        if base is None:
-            p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns, ev.utime_ns, ev.stime_ns)
-            p.oncpu_ns = ev.sum_exec_ns
-        else:  # observed since collection start: the window's share (docs/data-catalog.md)
-            p.cpu_user_ns, p.cpu_system_ns = split_cpu(ev.sum_exec_ns - base[0], ev.utime_ns, ev.stime_ns)
-            p.oncpu_ns = ev.sum_exec_ns - base[0]
-        p.maxrss_bytes = ev.maxrss_pages * PAGE
-        if ev.flags & abi.EXIT_HWM_SAMPLED:
+        p.comm, p.uid, p.gid = self._comm(comm), uid, gid
+        if mntns and p.mntns is None:
+            self._apply_ctx(p, cg, memcg, pidns, mntns, netns)  # a fork that never exec'd: its context as of its death
+        p.end_time_ns = (end_ns or ts_ns) + self.offset
+        if status & 0x7F == 0:  # decode_status(), inline: the common case
+            p.exit_code, p.exit_signal, p.core_dumped = (status >> 8) & 0xFF, None, False
+        else:
+            p.exit_code, p.exit_signal, p.core_dumped = decode_status(status)
+        base = self._base.pop(key, None) if self._base else None
+        # observed since collection start: the window's share (docs/data-catalog.md)
+        own_cpu = sum_exec_ns - base[0] if base else sum_exec_ns
+        p.cpu_user_ns, p.cpu_system_ns = split_cpu(own_cpu, utime_ns, stime_ns)
+        p.maxrss_bytes = maxrss_pages * PAGE
+        if flags & abi.EXIT_HWM_SAMPLED:
             # the kernel kept no exact peak of the final image (bpf/include/compat.h):
             # the largest sampled RSS, or maxrss (an upper bound) if it lived within a tick
             p.peak_rss_bytes = self._rss_max.get(key) or p.maxrss_bytes
         else:
-            p.peak_rss_bytes = ev.hiwater_pages * PAGE
-        self._rss_max.pop(key, None)
-        for f in ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes", "threads"):
-            setattr(p, f, getattr(ev, f))
-        p.voluntary_ctxt_switches, p.involuntary_ctxt_switches = ev.nvcsw, ev.nivcsw
-        p.minor_faults, p.major_faults = ev.min_flt, ev.maj_flt
-        p.io_inclusive = bool(ev.flags & abi.EXIT_NO_ACC)
-        p.oom_killed = bool(ev.flags & abi.EXIT_OOM_KILLED)
-        fam = self.families
+            p.peak_rss_bytes = hiwater_pages * PAGE
+        if self._rss_max:
+            self._rss_max.pop(key, None)
+        p.rchar, p.wchar, p.syscr, p.syscw = rchar, wchar, syscr, syscw
+        p.read_bytes, p.write_bytes, p.cancelled_write_bytes, p.threads = (read_bytes, write_bytes,
+                                                                          cancelled_write_bytes, threads)
+        p.voluntary_ctxt_switches, p.involuntary_ctxt_switches = nvcsw, nivcsw
+        p.minor_faults, p.major_faults = min_flt, maj_flt
+        p.io_inclusive = bool(flags & abi.EXIT_NO_ACC)
+        p.oom_killed = bool(flags & abi.EXIT_OOM_KILLED)
+        p.oncpu_ns = own_cpu
         if self.net_bytes:
-            p.net_tx_bytes, p.net_rx_bytes = ev.net_tx_bytes, ev.net_rx_bytes
-        p.runq_wait_ns = ev.runq_wait_ns  # kept by the kernel (sched_info), no probe needed
-        if "sched" in fam:
-            p.blocked_io_ns, p.sleep_ns = ev.blocked_io_ns, ev.sleep_ns
+            p.net_tx_bytes, p.net_rx_bytes = net_tx_bytes, net_rx_bytes
+        p.runq_wait_ns = runq_wait_ns  # kept by the kernel (sched_info), no probe needed
+        if self._sched_on:
+            p.blocked_io_ns, p.sleep_ns = blocked_io_ns, sleep_ns
         if base is not None:
             self._window(p, base)
-        if "samples" in fam:
+        if self._samples_on and key in self._cum:
             # the last interval runs to the exit, so the series sums to these totals
             # a process that lived within one tick has no row: its record is its one
             # sample (Store.samples() yields it from the totals)
-            if key in self._cum:
-                cum = (ev.sum_exec_ns, ev.read_bytes, ev.write_bytes, ev.net_tx_bytes, ev.net_rx_bytes,
-                       ev.runq_wait_ns, ev.blocked_io_ns, ev.sleep_ns)
-                rss_exit = (self._cum[key][8] if ev.flags & abi.EXIT_NO_MM else ev.rss_exit_pages * PAGE)
-                self._emit_sample(p, key, p.end_time_ns, cum, rss_exit, final=True)
-                self._cum.pop(key, None)
+            cum = (sum_exec_ns, read_bytes, write_bytes, net_tx_bytes, net_rx_bytes,
+                   runq_wait_ns, blocked_io_ns, sleep_ns)
+            rss_exit = (self._cum[key][8] if flags & abi.EXIT_NO_MM else rss_exit_pages * PAGE)
+            self._emit_sample(p, key, p.end_time_ns, cum, rss_exit, final=True)
+            self._cum.pop(key, None)
         p.complete = True
         self._done.append(p)
 
     def _on_oom(self, ev) -> None:
-        key = self._key_of(ev.id)
-        p = self.live.get(key)
+        p = self.live.get((ev.id.pid, ev.id.start_ns))
         if p is not None:
             p.oom_killed = True
         limit = ev.memcg_limit_pages * PAGE if ev.memcg_limit_pages else None

@@ -22,6 +22,9 @@ from .collector import Collector, CollectorOptions
 from .hostinfo import local_host
 
 PR_SET_CHILD_SUBREAPER = 36
+# records held in memory for the end-of-run correlation (~2 KB each); a bigger run
+# is correlated from the store, as `opensre correlate` does
+KEEP_RECORDS = 50_000
 
 
 def new_run_id() -> str:
@@ -35,6 +38,8 @@ class RunResult:
     exit_status: int  # shell convention: code, or 128+signal
     store_error: str | None = None  # the store could not take everything...
     spill_path: str | None = None   # ...so the rest is here (JSON Lines)
+    # the run's stored records, kept in memory for its correlation (None: read the store)
+    records: tuple[list[Process], list] | None = None
 
 
 def _target_user() -> tuple[int, int, str] | None:
@@ -92,6 +97,7 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
     run = Run(run_id=new_run_id(), name=name, mode="run", host_id=host.host_id, command=cmd,
               start_time_ns=time.time_ns(), collector_pid=os.getpid())
     col = Collector(store, run, opts, redact=redact)
+    col.keep_records(KEEP_RECORDS)
     col.start()
     try:
         store.put_run(run)
@@ -121,7 +127,7 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
         run.exit_code, run.exit_signal = code, sig
         run.status = "finished"
         run.process_count = col.written
-        result = RunResult(run, incomplete, 128 + sig if sig else code)
+        result = RunResult(run, incomplete, 128 + sig if sig else code, records=col.kept_records())
         try:
             store.put_run(run)
         except StoreError as e:

@@ -14,15 +14,24 @@ from .tools import ToolId, ToolIdentifier
 __all__ = ["Correlation", "Correlator", "ToolId", "ToolIdentifier", "correlate_run", "correlate_collection"]
 
 
-def correlate_run(store, run_id: str, rule_files: list[str | Path] = ()) -> Correlation:
-    """(Re)compute a stored run's tasks and tool invocations and store them."""
+def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, procs=None, execs=None,
+                  run=None) -> Correlation:
+    """(Re)compute a stored run's tasks and tool invocations and store them.
+    `procs`, `execs` (and `run`): the run's stored records as the store would return
+    them, when the caller holds them (`opensre run` keeps what it wrote): not read
+    back. The processes get their task_id, as the store's rows do."""
     files = _tool_rule_files(store, rule_files)
-    execs: dict[tuple[int, int], list[list[str]]] = {}
-    for e in store.execs(run_id):
-        execs.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
-    run = store.resolve_run(run_id)
-    procs = list(store.processes(run_id))
+    by_proc: dict[tuple[int, int], list[list[str]]] = {}
+    for e in (store.execs(run_id) if execs is None else execs):
+        by_proc.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
+    execs = by_proc
+    run = run or store.resolve_run(run_id)
+    held = procs is not None
+    procs = list(store.processes(run_id)) if procs is None else procs
     c = Correlator(ToolIdentifier.from_files(files)).correlate(run_id, procs, execs)
+    if held:
+        for p in procs:
+            p.task_id = c.task_of.get((p.pid, p.start_time_ns), p.task_id)
     _root_status(c.tasks, run)
     peaks = concurrent_peaks(procs, store.samples(run_id), c.task_of, run.end_time_ns)
     for t in c.tasks:

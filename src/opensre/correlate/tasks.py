@@ -45,26 +45,27 @@ class Tree:
 
     def __init__(self, procs: list[Process]):
         self.procs = sorted(procs, key=lambda p: (p.start_time_ns, p.pid))
-        self.by_key = {key(p): p for p in self.procs}
+        self.by_key = by_key = {(p.pid, p.start_time_ns): p for p in self.procs}
         by_pid: dict[int, list[Process]] = defaultdict(list)
         for p in self.procs:
             by_pid[p.pid].append(p)
         self.parent: dict[Key, Key | None] = {}
         self.children: dict[Key, list[Process]] = defaultdict(list)
+        parent, children = self.parent, self.children
         for p in self.procs:
             par = None
-            if p.parent_start_time_ns is not None and (p.ppid, p.parent_start_time_ns) in self.by_key:
+            if p.parent_start_time_ns is not None and (p.ppid, p.parent_start_time_ns) in by_key:
                 par = (p.ppid, p.parent_start_time_ns)
             else:
                 # the latest process with that pid started before this one
                 for q in reversed(by_pid.get(p.ppid, ())):
                     if q.start_time_ns <= p.start_time_ns and q is not p:
-                        par = key(q)
+                        par = (q.pid, q.start_time_ns)
                         break
-            self.parent[key(p)] = par
+            parent[(p.pid, p.start_time_ns)] = par
             if par is not None:
-                self.children[par].append(p)
-        self.roots = [p for p in self.procs if self.parent[key(p)] is None]
+                children[par].append(p)
+        self.roots = [p for p in self.procs if parent[(p.pid, p.start_time_ns)] is None]
 
 
 def _snakemake_job(argvs: list[list[str]]) -> bool:
@@ -251,8 +252,31 @@ def _task(run_id: str, tid: str, engine: str, ms: list[Process], root: Process |
         lab = _label(u)
         if lab not in names:
             names.append(lab)
-    ends = [m.end_time_ns for m in ms if m.end_time_ns]
-    complete = all(m.end_time_ns for m in ms)
+    # one pass over the members (a task of a storm has thousands)
+    ends = []
+    complete, start, cpu, peak, rd, wr, oom, rq, blk, tx, rx = True, None, 0, 0, 0, 0, False, 0, 0, 0, 0
+    for m in ms:
+        e = m.end_time_ns
+        if e:
+            ends.append(e)
+        else:
+            complete = False
+        st = m.start_time_ns
+        if start is None or st < start:
+            start = st
+        cpu += (m.cpu_user_ns or 0) + (m.cpu_system_ns or 0)
+        pk = m.peak_rss_bytes or 0
+        if pk > peak:
+            peak = pk
+        rd += m.read_bytes or 0
+        wr += m.write_bytes or 0
+        oom = oom or m.oom_killed
+        rq += m.runq_wait_ns or 0
+        blk += m.blocked_io_ns or 0
+        tx += m.net_tx_bytes or 0
+        rx += m.net_rx_bytes or 0
+    if start is None:
+        raise ValueError("a task without processes")  # as min() of nothing did
     name = " | ".join(names[:3]) + (" …" if len(names) > 3 else "")
     if not name:
         name = (root.tool if root else ms[0].tool) or "?"
@@ -261,13 +285,10 @@ def _task(run_id: str, tid: str, engine: str, ms: list[Process], root: Process |
         name += f" [{m.group(1)[:9] if m else os.path.basename(workdir)}]"
     return Task(
         run_id=run_id, task_id=tid, task_name=name, engine=engine,
-        start_time_ns=min(m.start_time_ns for m in ms), end_time_ns=max(ends) if ends and complete else None,
-        process_count=len(ms), cpu_ns=sum(m.cpu_ns for m in ms),
-        peak_rss_bytes=max((m.peak_rss_bytes or 0) for m in ms),
-        read_bytes=sum(m.read_bytes or 0 for m in ms), write_bytes=sum(m.write_bytes or 0 for m in ms),
+        start_time_ns=start, end_time_ns=max(ends) if ends and complete else None,
+        process_count=len(ms), cpu_ns=cpu, peak_rss_bytes=peak, read_bytes=rd, write_bytes=wr,
         exit_code=root.exit_code if root else None, exit_signal=root.exit_signal if root else None,
-        oom_killed=any(m.oom_killed for m in ms), tools=names,
+        oom_killed=bool(oom), tools=names,
         root_pid=root.pid if root else None, root_start_time_ns=root.start_time_ns if root else None,
         workdir=workdir or (root.cwd if root else None),
-        runq_wait_ns=sum(m.runq_wait_ns or 0 for m in ms), blocked_io_ns=sum(m.blocked_io_ns or 0 for m in ms),
-        net_tx_bytes=sum(m.net_tx_bytes or 0 for m in ms), net_rx_bytes=sum(m.net_rx_bytes or 0 for m in ms))
+        runq_wait_ns=rq, blocked_io_ns=blk, net_tx_bytes=tx, net_rx_bytes=rx)

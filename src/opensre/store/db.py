@@ -125,8 +125,22 @@ class Store:
     def put_batch(self, run_id: str, processes: Iterable[Process], execs: Iterable[Exec] = (),
                   samples: Iterable[Sample] = (), events: Iterable[Event] = (), host_samples: Iterable = ()) -> None:
         """One transaction per collector drain: cheap, and a crash loses at most one batch."""
-        prow = [_process_row(run_id, p) for p in processes]
-        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, json.dumps(e.argv), int(e.argv_truncated), e.cwd)
+        # a storm's records share a few argv lists (the collector keeps one per distinct
+        # command line): each encoded once per batch, by identity, while the batch holds them
+        enc: dict[int, str] = {}
+
+        def argv_json(a: list) -> str:
+            j = enc.get(id(a))
+            if j is None:
+                j = enc[id(a)] = json.dumps(a)
+            return j
+
+        prow = []
+        for p in processes:
+            row = [run_id, *_GET_ALL(p)]
+            row[_ARGV_IDX + 1] = argv_json(p.argv)
+            prow.append(row)
+        erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, argv_json(e.argv), int(e.argv_truncated), e.cwd)
                 for e in execs]
         srow = [[run_id] + [getattr(x, f) for f in SAMPLE_FIELDS] for x in samples]
         vrow = [(run_id, v.kind, v.pid, v.start_time_ns, v.t_ns, json.dumps(v.data)) for v in events]
@@ -170,8 +184,27 @@ class Store:
             self.db.execute("DELETE FROM task_aggregates WHERE run_id=?", (run_id,))
             self.db.executemany(f"INSERT INTO tasks ({','.join(tf)}) VALUES ({','.join('?' * len(tf))})", trows)
             self.db.executemany(f"INSERT INTO tools ({','.join(uf)}) VALUES ({','.join('?' * len(uf))})", urows)
-            self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
-                                [(tid, run_id, k[0], k[1]) for k, tid in task_of.items()])
+            self._point_at_tasks(run_id, task_of)
+
+    def _point_at_tasks(self, run_id: str, task_of: dict[tuple[int, int], str]) -> None:
+        """UPDATE each process in task_of to its task. When task_of covers exactly the
+        processes stored under the run (a correlation of the whole run), the largest
+        task is set with one statement and only the others row by row."""
+        if not task_of:
+            return
+        counts: dict[str, int] = {}
+        for tid in task_of.values():
+            counts[tid] = counts.get(tid, 0) + 1
+        top = max(counts, key=counts.__getitem__)
+        rest = task_of.items()
+        if counts[top] > 64:
+            stored = self.db.execute("SELECT pid, start_time_ns FROM processes WHERE run_id=?", (run_id,))
+            stored.row_factory = None
+            if len(task_of) == len(keys := set(stored)) and keys.issuperset(task_of):
+                self.db.execute("UPDATE processes SET task_id=? WHERE run_id=?", (top, run_id))
+                rest = [(k, tid) for k, tid in task_of.items() if tid != top]
+        self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
+                            [(tid, run_id, k[0], k[1]) for k, tid in rest])
 
     def put_detected_runs(self, parent_run_id: str, runs: list[tuple[Run, list[Task], list[ToolUse]]],
                           task_of: dict[tuple[int, int], str], unattributed: str) -> None:
