@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from ..errors import OpenSREError, ReportError
+from ..errors import OpenSREError
 from ..model import Process, Run, Task
 from ..model import failed as failed_exit
 from ..store import Store
@@ -631,12 +631,8 @@ def write_report(store: Store, run_ref: str, path: str | Path, compare: str | No
     data = report_data(store, run, other, limits, progress, tune_options)
     text = render_html(data)
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as e:
-        raise ReportError(f"cannot write report {path}: {e.strerror or e}", "check the directory and free space") \
-            from None
-    return ReportFile(path, len(text.encode("utf-8")), data["header"]["processes"], time.perf_counter() - t,
+    from ..safefile import write_output
+
+    size = write_output(path, text, "report")  # unique temp beside it, then renamed; never through a link
+    return ReportFile(path, size, data["header"]["processes"], time.perf_counter() - t,
                       data["notes"])

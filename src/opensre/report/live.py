@@ -15,6 +15,7 @@ from rich.text import Text
 from ..correlate import Correlator, ToolIdentifier
 from ..model import Process
 from ..store.live import read_snapshots
+from ..term import term
 from .summary import fmt_bytes
 
 
@@ -30,9 +31,11 @@ class LiveView:
         self._prev: dict[tuple, tuple] = {}   # (run, pid, start) -> (t_ns, cpu, read, write)
         self._rate: dict[tuple, tuple] = {}   # (run, pid, start) -> (cores, read/s, write/s)
         self.corr = Correlator(ToolIdentifier.from_files([]))
+        self.skipped: list[str] = []  # malformed snapshot files left out
 
     def update(self) -> None:
-        self.snaps = read_snapshots(self.path)
+        self.skipped: list[str] = []
+        self.snaps = read_snapshots(self.path, self.skipped)
         prev, self._prev = self._prev, {}
         for s in self.snaps:
             t = s["t_ns"]
@@ -88,22 +91,29 @@ class LiveView:
                 name = f"[{name}]"
             tools = ", ".join(f"{n}×{k}" if k > 1 else n for n, k in sorted(a["tools"].items(), key=lambda x: -x[1]))
             age = (now - task.start_time_ns) / 1e9 if task else 0
-            t.add_row(name, tools or "-", str(a["procs"]), f"{a['cores']:.2f}", fmt_bytes(a["rss"]), _rate(a["rd"]),
+            t.add_row(Text(term(name)), Text(term(tools) or "-"), str(a["procs"]), f"{a['cores']:.2f}", fmt_bytes(a["rss"]), _rate(a["rd"]),
                       _rate(a["wr"]), f"{age:.0f}s")
         if len(rows) > self.rows:
             t.caption = f"{len(rows) - self.rows} more tasks (use -n)"
         return t
 
     def renderable(self):
+        if self.skipped:
+            note = Text(f"opensre top: left out {len(self.skipped)} malformed live snapshot(s): "
+                        f"{term(', '.join(sorted(self.skipped)[:3]))}")
+            return Group(note, self._frame())
+        return self._frame()
+
+    def _frame(self):
         if not self.snaps:
-            return Text(f"opensre top: no running run publishes a live view in {Path(self.path).parent}\n"
+            return Text(f"opensre top: no running run publishes a live view in {term(Path(self.path).parent)}\n"
                         "(start one with `sudo opensre run -- CMD`; `opensre collect --live` host-wide)")
         parts = []
         for s in self.snaps:
             el = (s["t_ns"] - s["start_time_ns"]) / 1e9
             cores = sum(self._rate.get((s["run_id"], p["pid"], p["start_time_ns"]), (0,))[0] for p in s["processes"])
-            head = Text.assemble((f"{s.get('name') or s['run_id']}", "bold"),
-                                 f"  {s['run_id'][:12]}  {' '.join(s.get('command') or [])[:60]}\n",
+            head = Text.assemble((term(s.get('name') or s['run_id']), "bold"),
+                                 f"  {term(s['run_id'])[:12]}  {term(' '.join(s.get('command') or []))[:60]}\n",
                                  f"elapsed {el:.0f}s  running {len(s['processes'])} processes  "
                                  f"finished {s.get('finished_processes', 0)}  CPU {cores:.2f} cores  "
                                  f"drops {s.get('drops', 0)}  updated {time.strftime('%H:%M:%S', time.localtime(s['t_ns'] / 1e9))}")
