@@ -12,6 +12,7 @@ __all__ = [
     "RuleError",
     "UsageError",
     "ReportError",
+    "OutputError",
 ]
 
 
@@ -74,6 +75,10 @@ class UsageError(OpenSREError):
 
 class ReportError(OpenSREError):
     """A report cannot be written (the output file)."""
+
+
+class OutputError(OpenSREError):
+    """An output file cannot be written safely (see opensre.safefile)."""
 
 
 def verifier_tail(log: str, lines: int = 3) -> str:

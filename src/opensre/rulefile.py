@@ -60,12 +60,20 @@ def parse_yaml(text: str, fail: Fail) -> Any:
         fail(mark.line + 1 if mark else None, "YAML syntax error: " + " ".join(str(problem).split()))
 
 
-def read_yaml(path: Path, fail: Fail) -> Any:
+def read_text(path: Path, fail: Fail) -> str:
+    """A rule file's text: a regular UTF-8 file of bounded size (a FIFO is refused,
+    never read blocking)."""
+    from .errors import UsageError
+    from .safefile import read_user_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        fail(None, f"cannot read rule file: {e}")
-    return parse_yaml(text, fail)
+        return read_user_text(path, "rule file")
+    except UsageError as e:
+        fail(None, str(e).replace(f" {path}", "", 1))
+
+
+def read_yaml(path: Path, fail: Fail) -> Any:
+    return parse_yaml(read_text(path, fail), fail)
 
 
 def fields(m: dict) -> dict:

@@ -270,7 +270,7 @@ def test_builtin_rules_file_is_well_formed():
         ("rules:\n  - name: a\n    kind: pattern\n   regex: x\n", 4, "YAML syntax error"),
         # semantic errors: the line of the rule
         ("# mine\nrules:\n  - name: ok\n    kind: pattern\n    regex: abc\n\n  - name: x\n    kind: pattern\n    regex: '('\n",
-         7, "rule 'x': invalid regex '(' (missing ), unterminated subpattern)"),
+         7, "rule 'x': invalid regex '(' (missing ): ("),
         ("rules:\n  - name: ok\n    kind: flag\n    flags: [--a]\n  - name: y\n    kind: flag\n    flags: [--b]\n    colour: red\n",
          5, "rule 'y': unknown key 'colour'"),
         ("rules:\n  - name: v\n    kind: flag\n    flags: [--v]\n    value: '[a-'\n", 2, "rule 'v': invalid regex"),

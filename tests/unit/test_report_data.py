@@ -95,6 +95,17 @@ def test_downsample_keeps_totals_and_rates():
     assert max(small["rss"]) == 100 << 20
 
 
+def test_downsample_spreads_a_late_pass_over_its_real_interval():
+    # 1 s ticks, but the third pass came 0.6 s late (a busy host): a burner's 1.6 s
+    # of CPU since the second pass is one core over 1.6 s, not 1.6 cores over 1 s
+    ss = {(1, 0): [(S, S, 1 << 20, 0, 0, 0, 0, 0, 0), (2 * S + 6 * S // 10, 16 * S // 10, 1 << 20, 0, 0, 0, 0, 0, 0)]}
+    procs = {(1, 0): (0, None, 1 << 20)}
+    ticks = [0, S, 2 * S + 6 * S // 10]
+    d = downsample(ss, procs, 0, 26 * S // 10, S // 10, 26, ticks)
+    assert max(d["cpu"]) == pytest.approx(1.0) and min(d["cpu"]) == pytest.approx(1.0)
+    assert max(downsample(ss, procs, 0, 26 * S // 10, S // 10, 26)["cpu"]) > 1.5  # what the interval guess gave
+
+
 def test_downsample_last_partial_bucket_is_a_rate_over_its_own_span():
     # a burner sampled at 1 s and exiting at 1.5 s used one core all along, not half of one at the end
     ss = {(1, 0): [(S, S, 1 << 20, 0, 0, 0, 0, 0, 0), (3 * S // 2, S // 2, 1 << 20, 0, 0, 0, 0, 0, 0)]}

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UsageError
 from .sizeflags import parse_size
 
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+([A-Za-z_]\w*)\s*:")
@@ -74,10 +73,9 @@ def _resources(text: str) -> dict:
 
 def read_snakefile(path: str | Path) -> dict[str, Rule]:
     p = Path(path)
-    try:
-        lines = p.read_text().splitlines()
-    except OSError as e:
-        raise UsageError(f"cannot read workflow file {p}: {e.strerror}", "pass the Snakefile with --workflow") from None
+    from ..safefile import read_user_text
+
+    lines = read_user_text(p, "workflow file").splitlines()  # a regular UTF-8 file, or one line why not
     rules: dict[str, Rule] = {}
     cur: Rule | None = None
     i = 0

@@ -9,10 +9,11 @@ import argparse
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 
-from ..errors import OpenSREError, UsageError
+from ..errors import OpenSREError, StoreError, UsageError
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
 
@@ -33,6 +34,44 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 8M)") from None
     if v < 4096:
         raise argparse.ArgumentTypeError(f"size {text!r} is below one page (4K)")
+    return v
+
+
+RINGBUF_MAX = 1 << 30  # the kernel's ring buffer limit is larger, but this is locked memory
+DRAIN_MS_MAX = 2000
+
+
+def _ringbuf_size(text: str) -> int:
+    v = _size(text)
+    if v > RINGBUF_MAX:
+        raise argparse.ArgumentTypeError(f"size {text!r} is above the 1G limit for the kernel event buffer")
+    return v
+
+
+def _drain_ms(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
+    if not 1 <= v <= DRAIN_MS_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1 and {DRAIN_MS_MAX} ms")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return v
+
+
+def _duration(text: str) -> float:
+    v = _positive_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r} (leave it out to collect until Ctrl-C)")
     return v
 
 
@@ -61,9 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, collect=False):
         sp.add_argument("--store", help="store file (default: $OPENSRE_STORE or ~/.local/share/opensre/HOST.sqlite)")
         if collect:
-            sp.add_argument("--ringbuf-size", type=_size, default=8 << 20, metavar="SIZE",
-                            help="kernel event buffer (default 8M; rounded up to a power of two)")
-            sp.add_argument("--drain-ms", type=int, default=None, help="how often events are drained (ms)")
+            sp.add_argument("--ringbuf-size", type=_ringbuf_size, default=8 << 20, metavar="SIZE",
+                            help="kernel event buffer (default 8M, at most 1G; rounded up to a power of two)")
+            sp.add_argument("--drain-ms", type=_drain_ms, default=None, metavar="MS",
+                            help=f"how often events are drained, 1 to {DRAIN_MS_MAX} ms "
+                                 "(default 100 for run, 500 for collect)")
             sp.add_argument("--redact-rules", action="append", default=[], metavar="FILE",
                             help="extra argv redaction rules (YAML); repeatable")
             sp.add_argument("--interval", type=_interval, default=1.0, metavar="S",
@@ -93,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collect", help="observe the whole host until SIGINT/SIGTERM")
     common(c, collect=True)
     c.add_argument("--name", help="a name for this collection")
-    c.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    c.add_argument("--duration", type=_duration, metavar="S",
+                   help="stop after S seconds (more than 0; default: until SIGINT/SIGTERM)")
     c.add_argument("--deny", action="append", default=[], metavar="COMM",
                    help="also ignore processes with this command name; repeatable")
     c.add_argument("--rules", action="append", default=[], metavar="FILE",
@@ -112,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rs = sub.add_parser("runs", help="list stored runs")
     common(rs)
-    rs.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    rs.add_argument("-n", type=_count, default=20, help="how many (default 20)")
 
     s = sub.add_parser("show", help="a run's summary and process tree")
     common(s)
@@ -165,30 +207,86 @@ def build_parser() -> argparse.ArgumentParser:
     common(tp)
     tp.add_argument("--interval", type=_interval, default=1.0, metavar="S", help="refresh every S seconds")
     tp.add_argument("--once", action="store_true", help="print one frame (two snapshots apart) and exit")
-    tp.add_argument("-n", "--rows", type=int, default=30, help="rows per run (default 30)")
+    tp.add_argument("-n", "--rows", type=_count, default=30, help="rows per run (default 30)")
     tp.add_argument("--format", choices=["text", "json"], default="text",
                     help="json: one document per refresh, {\"runs\": [{run_id, name, cpu_cores, rss_bytes, "
                          "processes, tasks: [...]}]} (with --once: one)")
+
+    im = sub.add_parser("import", help="load a spill file (records a full disk kept out of the store) into a store")
+    common(im)
+    im.add_argument("spill", metavar="SPILL.jsonl", help="the file named in the collector's message")
 
     d = sub.add_parser("doctor", help="check that this kernel supports everything")
     d.add_argument("--verbose", action="store_true", help="show full verifier logs")
     return p
 
 
+_TOP_OPTIONS = {"-h", "--help", "--version"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    closed = _reserve_std_fds()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    for a in argv:  # before the command: argparse would only say a command is required
+        if not a.startswith("-"):
+            break
+        if a.split("=", 1)[0] not in _TOP_OPTIONS:
+            parser.error(f"unrecognized argument: {a}")
+    args = parser.parse_args(argv)
+    args.closed_fds = closed
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
-        print(f"opensre: {e.one_line()}", file=sys.stderr)
+        _say(e.one_line())
         return EXIT_USAGE
     except OpenSREError as e:
-        print(f"opensre: {e.one_line()}", file=sys.stderr)
+        _say(e.one_line())
+        return EXIT_ERROR
+    except sqlite3.DatabaseError as e:  # a store that turns out damaged past its first pages
+        from ..store.db import damaged
+
+        _say(damaged(getattr(args, "store", None) or _default_store(), e).one_line())
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _say(line: str) -> None:
+    """One line on stderr, its recorded parts (names, paths, argv) made safe for a terminal."""
+    from ..term import term
+
+    print(f"opensre: {term(line)}", file=sys.stderr)
+
+
+def _default_store():
+    from ..store import default_store_path
+
+    return default_store_path()
+
+
+def _reserve_std_fds() -> tuple[int, ...]:
+    """stdin/stdout/stderr that were closed (`>&-`) get /dev/null, so that no file
+    we open lands on them (a pipe on fd 1 would become the command's stdout); the
+    command `run` starts gets them closed again, as it was asked. Returns them."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    for fd in closed:
+        got = os.open(os.devnull, os.O_RDWR)
+        if got != fd:  # lower fds are open: the lowest free one is this one
+            os.dup2(got, fd)
+            os.close(got)
+    if 1 in closed or sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)
+    if 2 in closed or sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+    return tuple(closed)
 
 
 def _preflight():
@@ -213,12 +311,12 @@ def _redactor(args):
 
     # pipelines repeat the same command lines thousands of times: redact each once
     @lru_cache(maxsize=4096)
-    def cached(argv: tuple) -> tuple:
-        out, changed = r.redact_argv(list(argv))
+    def cached(argv: tuple, truncated: bool) -> tuple:
+        out, changed = r.redact_argv(list(argv), truncated)
         return tuple(out), changed
 
-    def redact(argv: list[str]) -> tuple[list[str], bool]:
-        out, changed = cached(tuple(argv))
+    def redact(argv: list[str], truncated: bool = False) -> tuple[list[str], bool]:
+        out, changed = cached(tuple(argv), bool(truncated))
         return list(out), changed
 
     # cwd and exe paths too (a path can hold a token): the pattern rules, once per path
@@ -246,7 +344,7 @@ def _opts(args, host_wide: bool):
                          required=tuple(args.require),
                          sample_interval_s=args.interval,
                          live=getattr(args, "live", False) if host_wide else not getattr(args, "no_live", False))
-    if args.drain_ms:
+    if args.drain_ms is not None:
         o.drain_interval_ms = args.drain_ms
     elif host_wide:
         o.drain_interval_ms = 500  # bursts force a wakeup in the kernel; this only bounds latency
@@ -262,24 +360,31 @@ def cmd_run(args) -> int:
         raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
     from ..correlate.tools import ToolIdentifier
 
+    from ..correlate import tool_rules
+
     _preflight()
     redact = _redactor(args)
-    ToolIdentifier.from_files(args.rules)  # a bad rule file fails before the command runs
+    # every rule source (tools.yaml, rules.yaml beside the store, --rules) fails before the command runs
+    ident = tool_rules(args.store or _default_store(), args.rules)
     if args.html and not os.path.isdir(os.path.dirname(os.path.abspath(args.html))):
         raise UsageError(f"--html {args.html}: no such directory")
     store = _store(args)
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
-                      as_invoking_user=not args.as_root, linger_s=args.linger)
+                      as_invoking_user=not args.as_root, linger_s=args.linger, closed_fds=args.closed_fds)
     if not res.store_error:
         from ..correlate import correlate_run
 
         # fed from the records the collector kept, not read back from the store
         procs, execs = res.records or (None, None)
-        correlate_run(store, res.run.run_id, args.rules, procs=procs, execs=execs, run=res.run)
+        try:  # the command ran: its status stands whatever happens here
+            correlate_run(store, res.run.run_id, procs=procs, execs=execs, run=res.run, identifier=ident)
+        except OpenSREError as e:
+            _say(f"run {res.run.run_id} stored, but its tasks could not be computed: {e.one_line()}")
+            return res.exit_status
     if res.store_error:
         where = f"; {res.run.process_count} processes stored, the rest saved to {res.spill_path}" if res.spill_path \
             else "; records could not be saved anywhere"
-        print(f"opensre: {res.store_error}{where}", file=sys.stderr)
+        _say(f"{res.store_error}{where}")
         return res.exit_status
     if not args.quiet:
         procs = res.records[0] if res.records else list(store.processes(res.run.run_id))
@@ -300,12 +405,12 @@ def cmd_collect(args) -> int:
     from ..report import run_summary
 
     _preflight()
-    if not args.no_detect:  # a bad rule file fails before anything starts
-        from ..correlate import ToolIdentifier
-        from ..correlate.runs import load_run_rules
+    ident = rules = None
+    if not args.no_detect:  # a bad rule file (given or auto-loaded) fails before anything starts
+        from ..correlate import run_rules, tool_rules
 
-        ToolIdentifier.from_files(args.rules)
-        load_run_rules(args.run_rules)
+        where = args.store or _default_store()
+        ident, rules = tool_rules(where, args.rules), run_rules(where, args.run_rules)
     opts = _opts(args, True)
     opts.denylist += args.deny
     store = _store(args)
@@ -326,10 +431,14 @@ def cmd_collect(args) -> int:
         print(f"opensre: collecting host-wide into {store.path} (run {run.run_id}); Ctrl-C to stop", file=sys.stderr)
         deadline = time.monotonic() + args.duration if args.duration else None
         last = time.monotonic()
+        spills: set[str] = set()
         while not stop and (deadline is None or time.monotonic() < deadline):
             col.poll()
             if col.store_error:
-                print(f"opensre: {col.store_error.one_line()}", file=sys.stderr)
+                # a full disk: what the store cannot take goes to a spill file (memory stays bounded)
+                if not spills:
+                    _say(col.store_error.one_line())
+                spills.add(col.spill() or "")
             if time.monotonic() - last > 5:
                 run.process_count = col.written
                 run.drops, run.drop_detail = col.drops()
@@ -337,21 +446,36 @@ def cmd_collect(args) -> int:
                 last = time.monotonic()
         run.end_time_ns = time.time_ns()
         col.finish()
+        if col.store_error:
+            spills.add(col.spill() or "")
         run.status, run.process_count = "finished", col.written
-        store.put_run(run)
+        if col.spilled or col.unsaved():
+            run.drop_detail = {**run.drop_detail, "spilled": col.spilled, "lost": col.unsaved()}
+            run.drops += col.unsaved()
+        try:
+            store.put_run(run)
+        except StoreError as e:
+            col.store_error = col.store_error or e
     finally:
         col.close()
         for s, h in old.items():
             signal.signal(s, h)
+    if col.store_error is not None:
+        files = sorted(f for f in spills if f)
+        kept = f"; {col.spilled} process records saved to {', '.join(files)} (load them with " \
+               f"`opensre import {files[0]} --store STORE`)" if files else ""
+        lost = f"; {col.unsaved()} process records could not be saved anywhere" if col.unsaved() else ""
+        _say(f"{col.store_error.one_line()}: {col.written} processes stored{kept}{lost}")
+        return EXIT_ERROR
     procs = list(store.processes(run.run_id))
     print(run_summary(run, procs, str(store.path)), file=sys.stderr)
     if not args.no_detect:
         try:
             from ..correlate import correlate_collection
 
-            detected = correlate_collection(store, run.run_id, args.rules, args.run_rules)
+            detected = correlate_collection(store, run.run_id, identifier=ident, rules=rules)
         except OpenSREError as e:
-            print(f"opensre: detecting runs: {e.one_line()}", file=sys.stderr)
+            _say(f"detecting runs: {e.one_line()}")
         else:
             print(_detected_lines(detected, len(procs)), file=sys.stderr)
     return 0
@@ -359,6 +483,8 @@ def cmd_collect(args) -> int:
 
 def _detected_lines(detected, total: int | None = None, limit: int | None = None) -> str:
     """One line per run detected in a collection."""
+    from ..term import term
+
     n = sum(r.process_count for r in detected)
     head = f"── {len(detected)} run{'' if len(detected) == 1 else 's'} detected"
     if total is not None:
@@ -366,7 +492,7 @@ def _detected_lines(detected, total: int | None = None, limit: int | None = None
     lines = [head + " ──"]
     shown = detected if limit is None else detected[:limit]
     for r in shown:
-        lines.append(f"  run {r.run_id}  {r.process_count:>6} processes  {r.status:<10}  {r.name}")
+        lines.append(f"  run {r.run_id}  {r.process_count:>6} processes  {r.status:<10}  {term(r.name)}")
     if len(shown) < len(detected):
         lines.append(f"  … and {len(detected) - len(shown)} more")
     return "\n".join(lines)
@@ -376,11 +502,12 @@ def _try(fn, *a):
     try:
         fn(*a)
     except OpenSREError as e:
-        print(f"opensre: {e.one_line()}", file=sys.stderr)
+        _say(e.one_line())
 
 
 def cmd_runs(args) -> int:
     from ..report import fmt_s
+    from ..term import term
 
     store = _store(args, readonly=True)
     runs = store.runs(args.n, detected=False)
@@ -397,8 +524,8 @@ def cmd_runs(args) -> int:
         start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.start_time_ns / 1e9))
         wall = fmt_s(r.end_time_ns - r.start_time_ns) if r.end_time_ns else "-"
         ex = f"s{r.exit_signal}" if r.exit_signal else ("-" if r.exit_code is None else str(r.exit_code))
-        label = indent + (r.name or " ".join(r.command))
-        print(f"{r.run_id:<12} {start:<19} {wall:>9} {r.process_count:>6} {ex:>5} {r.drops:>5} {r.status:<11} {label[:64]}")
+        label = indent + term(r.name or " ".join(r.command))
+        print(f"{term(r.run_id):<12} {start:<19} {wall:>9} {r.process_count:>6} {ex:>5} {r.drops:>5} {r.status:<11} {label[:64]}")
     return 0
 
 
@@ -459,10 +586,14 @@ def cmd_export(args) -> int:
 
     from ..export import write_processes
 
+    import contextlib
+
+    from ..safefile import open_output
+
     store = _store(args, readonly=True)
     run = store.resolve_run(args.run)
-    out = open(args.output, "w") if args.output else sys.stdout
-    try:
+    # a file: written beside it and renamed (never a half file, never through a link)
+    with open_output(args.output, "export") if args.output else contextlib.nullcontext(sys.stdout) as out:
         if args.what == "processes":
             write_processes(out, run.run_id, store.processes(run.run_id))
         else:
@@ -475,9 +606,10 @@ def cmd_export(args) -> int:
                     "host": lambda: store.host_samples(run.run_id)}[args.what]()
             for row in rows:
                 out.write(json.dumps({"run_id": run.run_id, **row}, separators=(",", ":")) + "\n")
-    finally:
-        if args.output:
-            out.close()
+    if args.output:
+        from ..store import give_to_invoking_user
+
+        give_to_invoking_user(args.output)
     return 0
 
 
@@ -513,7 +645,7 @@ def cmd_tune(args) -> int:
         r = store.resolve_run(runs[0])
         hint = why["running"] if r.status == "running" else why["collect"] if r.mode == "collect" else \
             "it has no tasks: recompute them with `opensre correlate RUN`"
-        print(f"opensre: nothing to tune in run {r.run_id}: {hint}", file=sys.stderr)
+        _say(f"nothing to tune in run {r.run_id}: {hint}")
     if args.emit:
         text = emit(res, args.emit)
     elif args.format == "json":
@@ -525,11 +657,11 @@ def cmd_tune(args) -> int:
         text = render(res, color=tty and not os.environ.get("NO_COLOR"),
                       width=os.get_terminal_size().columns if tty else 120)
     if args.output:
-        try:
-            with open(args.output, "w") as f:
-                f.write(text)
-        except OSError as e:
-            raise UsageError(f"cannot write {args.output}: {e.strerror}", "choose another -o path") from None
+        from ..safefile import write_output
+        from ..store import give_to_invoking_user
+
+        write_output(args.output, text, "tune output")
+        give_to_invoking_user(args.output)
     else:
         sys.stdout.write(text)
     return 0
@@ -611,7 +743,17 @@ def cmd_doctor(args) -> int:
     return 0 if all(c.ok for c in checks) else EXIT_ERROR
 
 
-COMMANDS = {"run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
+def cmd_import(args) -> int:
+    from ..store.spill import import_spill
+
+    store = _store(args)
+    n = import_spill(store, args.spill)
+    print(f"opensre: imported {', '.join(f'{v} {k}s' for k, v in n.items() if v) or 'nothing'} from {args.spill} "
+          f"into {store.path}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"import": cmd_import, "run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
             "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "top": cmd_top, "correlate": cmd_correlate,
             "report": cmd_report}
 

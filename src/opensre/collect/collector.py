@@ -16,7 +16,7 @@ from typing import Callable
 from ..abi import events as abi
 from ..bpf import BpfObject, families
 from ..bpf.features import require_basics
-from ..errors import StoreError
+from ..errors import OpenSREError, StoreError
 from ..model import Event, Exec, Process, Run, Sample
 from ..store import Store
 from . import procfs
@@ -130,7 +130,7 @@ class Collector:
         self.store, self.run = store, run
         self.opts = opts or CollectorOptions()
         run.sample_interval_s = self.opts.sample_interval_s if "samples" in self.opts.families else None
-        self.redact = redact or (lambda a: (a, False))
+        self.redact = redact or (lambda a, truncated=False: (a, False))
         # paths (cwd, exe) through the pattern rules: the redactor's `path`, if it has one
         self.redact_path = getattr(redact, "path", None) or (lambda p: p)
         self.cgroups = cgroups or CgroupResolver()
@@ -164,6 +164,7 @@ class Collector:
         self._kept: tuple[dict, list] | None = None
         self._keep_limit = 0
         self.store_error: StoreError | None = None
+        self.spilled = 0  # process records written to a spill file instead of the store
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -240,7 +241,7 @@ class Collector:
         if info and observed_since_ns is not None:
             # its exec happened before we looked: take what /proc shows of it
             p.comm, p.exe, p.uid = info.comm, self.redact_path(info.exe), info.uid
-            p.argv, p.argv_redacted = self.redact(info.argv)
+            p.argv, p.argv_redacted = self.redact(info.argv, info.argv_truncated)
             p.argv_truncated = info.argv_truncated
         self._adopt[pid] = p
 
@@ -292,13 +293,16 @@ class Collector:
     def sample(self, t_ns: int | None = None) -> int:
         """One tick: every live tracked process's counters from the task iterator
         (kernel state, not /proc), as deltas since its previous sample."""
-        t_ns = t_ns or time.time_ns()
-        self._host_samples.append(self.host_sampler.sample(t_ns))
         it = self.extra.get("samples")
         if it is None:
+            self._host_samples.append(self.host_sampler.sample(t_ns or time.time_ns()))
             return 0
         self.process(flush=False)  # records for processes born since the last drain
         raw = it.read_iter("sample_tasks")
+        # stamped at the read, not before the drain above: a busy drain would make
+        # the intervals between passes differ from what the counters cover
+        t_ns = t_ns or time.time_ns()
+        self._host_samples.append(self.host_sampler.sample(t_ns))
         size = abi.SAMPLE_STRUCT.size
         groups: dict[tuple[int, int], list] = {}
         if len(raw) % size:
@@ -348,7 +352,7 @@ class Collector:
                "finished_processes": self.written + len(self._done), "drops": self.run.drops, "processes": rows}
         try:
             live.write_snapshot(self.store.path, self.run.run_id, doc)
-        except OSError:
+        except (OSError, OpenSREError):
             self.opts.live = False  # a full disk must not stop the collection: the records matter more
 
     def remove_live(self) -> None:
@@ -444,30 +448,45 @@ class Collector:
 
     def spill(self) -> str | None:
         """When the store cannot take them (full disk), write the records still held
-        in memory as JSON Lines somewhere else, so nothing is lost. Returns the path."""
-        if not self._done and not self._execs:
+        in memory as JSON Lines somewhere else, so nothing is lost; `opensre import`
+        loads the file into a store later (docs/architecture.md, "Spill files").
+        Returns the path; None when nothing was held or no directory could take
+        them (they stay in memory: `unsaved()` counts them)."""
+        if not (self._done or self._execs or self._samples or self._events or self._host_samples):
             return None
+        import dataclasses
         import json
         import tempfile
 
+        from ..errors import OutputError
         from ..export import process_record
+        from ..safefile import open_append_private
 
-        name = f"opensre-spill-{self.run.run_id}.jsonl"
+        rid = self.run.run_id
+        name = f"opensre-spill-{rid}.jsonl"
         for d in (os.environ.get("OPENSRE_SPILL_DIR"), "/dev/shm", tempfile.gettempdir()):
             if not d or not os.path.isdir(d):
                 continue
             path = os.path.join(d, name)
             try:
-                with open(path, "a") as f:
+                with open_append_private(path, "spill file") as f:
                     for p in self._done:
-                        f.write(json.dumps(process_record(self.run.run_id, p)) + "\n")
-                    for e in self._execs:
-                        f.write(json.dumps({"run_id": self.run.run_id, "record": "exec", **e.__dict__}) + "\n")
-            except OSError:
+                        f.write(json.dumps(process_record(rid, p)) + "\n")
+                    for kind, recs in (("exec", self._execs), ("sample", self._samples), ("event", self._events)):
+                        for r in recs:
+                            f.write(json.dumps({"run_id": rid, "record": kind, **dataclasses.asdict(r)}) + "\n")
+                    for h in self._host_samples:
+                        f.write(json.dumps({"run_id": rid, "record": "host_sample", **h.__dict__}) + "\n")
+            except (OSError, OutputError):
                 continue
-            self._done, self._execs = [], []
+            self.spilled += len(self._done)
+            self._done, self._execs, self._samples, self._events, self._host_samples = [], [], [], [], []
             return path
         return None
+
+    def unsaved(self) -> int:
+        """Process records held in memory that neither the store nor a spill file took."""
+        return len(self._done)
 
     def tracked_pids(self) -> list[int]:
         m = self.obj.map("tracked")
@@ -630,12 +649,13 @@ class Collector:
         fn_raw = raw[_FILENAME_OFF:_FILENAME_END]
         # pipelines run the same command lines in the same directories thousands of
         # times: split and redact each distinct one once (and each distinct exe path)
-        hit = self._exec_cache.get((argv_raw, cwd_raw))
+        cut = bool(flags & abi.ARGV_TRUNCATED)  # a secret cut at the bound is masked too
+        hit = self._exec_cache.get((argv_raw, cwd_raw, cut))
         if hit is None:
             if len(self._exec_cache) > 4096:
                 self._exec_cache.clear()
-            argv, red = self.redact(abi.split_argv(argv_raw))
-            hit = self._exec_cache[(argv_raw, cwd_raw)] = (argv, red, self.redact_path(abi.join_cwd(cwd_raw)))
+            argv, red = self.redact(abi.split_argv(argv_raw), cut)
+            hit = self._exec_cache[(argv_raw, cwd_raw, cut)] = (argv, red, self.redact_path(abi.join_cwd(cwd_raw)))
         argv, red, p.cwd = hit
         exe = self._exe_cache.get(fn_raw)
         if exe is None:
@@ -644,9 +664,9 @@ class Collector:
             exe = self._exe_cache[fn_raw] = self.redact_path(abi.cstr(fn_raw).decode("utf-8", "replace"))
         p.exe = exe
         p.argv, p.argv_redacted = argv, red
-        p.argv_truncated = trunc = bool(flags & abi.ARGV_TRUNCATED)
+        p.argv_truncated = cut
         p.exec_count += 1
-        self._execs.append(Exec(pid, p.start_time_ns, ts_ns + self.offset, exe, argv, trunc, p.cwd))
+        self._execs.append(Exec(pid, p.start_time_ns, ts_ns + self.offset, exe, argv, cut, p.cwd))
 
     def _on_exit(self, t: tuple) -> None:
         """`t`: the record unpacked (abi.EXIT_FIELDS order, checked at import)."""
@@ -754,7 +774,7 @@ class Collector:
                 p.exe, p.argv, p.cwd, p.comm = pp.exe, pp.argv, pp.cwd, pp.comm
             elif info is not None:
                 p.exe, p.comm = self.redact_path(info.exe), info.comm
-                p.argv, p.argv_redacted = self.redact(info.argv)
+                p.argv, p.argv_redacted = self.redact(info.argv, info.argv_truncated)
                 p.argv_truncated = info.argv_truncated
             self.live[(pid, tv.start_ns)] = p
 

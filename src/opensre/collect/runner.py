@@ -58,9 +58,11 @@ def _target_user() -> tuple[int, int, str] | None:
     return pw.pw_uid, pw.pw_gid, pw.pw_name
 
 
-def _child(argv: list[str], gate: int, user) -> None:  # pragma: no cover - runs in the fork
+def _child(argv: list[str], gate: int, user, closed_fds=()) -> None:  # pragma: no cover - runs in the fork
     try:
         os.read(gate, 1)
+        for fd in closed_fds:  # closed when opensre was started (`>&-`): closed for the command too
+            os.close(fd)
         for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(s, signal.SIG_DFL)
         if user:
@@ -82,7 +84,7 @@ def _child(argv: list[str], gate: int, user) -> None:  # pragma: no cover - runs
 
 def run_command(argv: list[str], store: Store, *, name: str | None = None,
                 opts: CollectorOptions | None = None, redact=None, as_invoking_user: bool = True,
-                linger_s: float = 2.0, on_started=None) -> RunResult:
+                linger_s: float = 2.0, on_started=None, closed_fds: tuple[int, ...] = ()) -> RunResult:
     """Observe `argv` and everything it starts. Returns when the command and its
     descendants are done (or `linger_s` after the command, for daemons it left)."""
     if not argv:
@@ -100,16 +102,27 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
     col.keep_records(KEEP_RECORDS)
     col.start()
     try:
-        store.put_run(run)
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        gate_r, gate_w = os.pipe()
-        user = _target_user() if as_invoking_user else None
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
+        try:
+            store.put_run(run)
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            gate_r, gate_w = os.pipe()
+            user = _target_user() if as_invoking_user else None
+            for f in (sys.stdout, sys.stderr):
+                try:
+                    f.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass  # a closed or broken stream is no reason not to run the command
+            pid = os.fork()
+        except BaseException:
+            # the command never started: no run of it is stored (no phantom "interrupted" run)
+            try:
+                store.delete_run(run.run_id)
+            except StoreError:
+                pass
+            raise
         if pid == 0:  # pragma: no cover
             os.close(gate_w)
-            _child(argv, gate_r, user)
+            _child(argv, gate_r, user, closed_fds)
         os.close(gate_r)
         run.root_pid = pid
         col.track(pid, nthreads=1)  # a fresh fork of this single-threaded process

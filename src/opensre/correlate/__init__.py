@@ -11,16 +11,17 @@ from .memory import concurrent_peaks
 from .tasks import Correlation, Correlator
 from .tools import ToolId, ToolIdentifier
 
-__all__ = ["Correlation", "Correlator", "ToolId", "ToolIdentifier", "correlate_run", "correlate_collection"]
+__all__ = ["Correlation", "Correlator", "ToolId", "ToolIdentifier", "correlate_run", "correlate_collection",
+           "tool_rules", "run_rules"]
 
 
 def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, procs=None, execs=None,
-                  run=None) -> Correlation:
+                  run=None, identifier: ToolIdentifier | None = None) -> Correlation:
     """(Re)compute a stored run's tasks and tool invocations and store them.
     `procs`, `execs` (and `run`): the run's stored records as the store would return
     them, when the caller holds them (`opensre run` keeps what it wrote): not read
-    back. The processes get their task_id, as the store's rows do."""
-    files = _tool_rule_files(store, rule_files)
+    back. The processes get their task_id, as the store's rows do. `identifier`:
+    the tool rules already loaded (tool_rules()), instead of reading the files again."""
     by_proc: dict[tuple[int, int], list[list[str]]] = {}
     for e in (store.execs(run_id) if execs is None else execs):
         by_proc.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
@@ -28,7 +29,8 @@ def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, proc
     run = run or store.resolve_run(run_id)
     held = procs is not None
     procs = list(store.processes(run_id)) if procs is None else procs
-    c = Correlator(ToolIdentifier.from_files(files)).correlate(run_id, procs, execs)
+    ident = identifier or ToolIdentifier.from_files(_tool_rule_files(store.path, rule_files))
+    c = Correlator(ident).correlate(run_id, procs, execs)
     if held:
         for p in procs:
             p.task_id = c.task_of.get((p.pid, p.start_time_ns), p.task_id)
@@ -59,20 +61,35 @@ def _root_status(tasks, run) -> None:
             t.exit_code, t.exit_signal = run.exit_code, run.exit_signal
 
 
-def _tool_rule_files(store, rule_files) -> list:
+def _tool_rule_files(store_path, rule_files) -> list:
     from .tools import user_rules_path
 
     # built-in catalogue < the user's file < the store's rules.yaml < --rules files
-    files = [f for f in (user_rules_path(), Path(store.path).parent / "rules.yaml") if f.is_file()]
+    # (exists(), not is_file(): a FIFO or directory there is refused by the reader, not skipped)
+    files = [f for f in (user_rules_path(), Path(store_path).parent / "rules.yaml") if f.exists()]
     return files + list(rule_files)
 
 
-def _run_rule_files(store, run_rule_files=()) -> list:
+def _run_rule_files(store_path, run_rule_files=()) -> list:
     """Files with `runs:` rules: the user's runs.yaml, the store's runs.yaml, then the given ones."""
     from .runs import user_run_rules_path
 
-    files = [f for f in (user_run_rules_path(), Path(store.path).parent / "runs.yaml") if f.is_file()]
+    files = [f for f in (user_run_rules_path(), Path(store_path).parent / "runs.yaml") if f.exists()]
     return files + list(run_rule_files)
+
+
+def tool_rules(store_path, rule_files=()) -> ToolIdentifier:
+    """Every tool rule source a run's correlation will use (the catalogue, the
+    user's tools.yaml, rules.yaml beside the store, --rules): loaded, so that a
+    broken one fails before anything starts. Raises RuleError."""
+    return ToolIdentifier.from_files(_tool_rule_files(store_path, rule_files))
+
+
+def run_rules(store_path, run_rule_files=()) -> list:
+    """Every `runs:` rule source of a collection, loaded (see tool_rules)."""
+    from .runs import load_run_rules
+
+    return load_run_rules(_run_rule_files(store_path, run_rule_files))
 
 
 def detected_run_id(collection_run_id: str, root: tuple[int, int]) -> str:
@@ -83,7 +100,8 @@ def detected_run_id(collection_run_id: str, root: tuple[int, int]) -> str:
 
 
 def correlate_collection(store, collection_run_id: str, rule_files: list[str | Path] = (),
-                         run_rule_files: list[str | Path] = ()) -> list:
+                         run_rule_files: list[str | Path] = (), identifier: ToolIdentifier | None = None,
+                         rules: list | None = None) -> list:
     """(Re)detect the runs in a host-wide collection and correlate each into tasks
     and tools. Replaces the runs detected earlier in it. Each detected run is a
     `runs` row (mode "detected", parent_run_id = the collection); its processes
@@ -93,8 +111,9 @@ def correlate_collection(store, collection_run_id: str, rule_files: list[str | P
     from .runs import UNATTRIBUTED, detect_runs, load_run_rules, session_of
 
     coll = store.resolve_run(collection_run_id)
-    corr = Correlator(ToolIdentifier.from_files(_tool_rule_files(store, rule_files)))
-    rules = load_run_rules(_run_rule_files(store, run_rule_files))
+    corr = Correlator(identifier or tool_rules(store.path, rule_files))
+    if rules is None:
+        rules = load_run_rules(_run_rule_files(store.path, run_rule_files))
     procs = list(store.processes(coll.run_id))
     execs: dict[tuple[int, int], list[list[str]]] = {}
     for e in store.execs(coll.run_id):

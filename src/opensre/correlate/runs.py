@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Iterable
 
 
-from ..errors import RuleError
-from ..rulefile import config_path, failer, fields as rule_fields, parse_yaml
+from ..regex import RegexError, compile_user
+from ..rulefile import config_path, failer, fields as rule_fields, parse_yaml, read_text
 from ..model import Process
 from .tasks import Correlator, Key, Tree, key
 from .tools import ToolIdentifier
@@ -293,11 +293,7 @@ def load_run_rules(files: Iterable[str | Path]) -> list[RunRule]:
     out: list[RunRule] = []
     for f in files:
         path = Path(f)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise RuleError(f"{path}: cannot read rule file: {e}", _HINT) from None
-        out += parse_run_rules(text, str(path))
+        out += parse_run_rules(read_text(path, failer(str(path), _HINT)), str(path))
     return out
 
 
@@ -347,9 +343,9 @@ def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
         regex = None
         if "argv_regex" in mf:
             try:
-                regex = re.compile(mf["argv_regex"])
-            except re.error as e:
-                fail(m["__lines__"]["argv_regex"], f"runs: invalid regex {mf['argv_regex']!r} ({e.msg})")
+                regex = compile_user(mf["argv_regex"])  # RE2: linear time on anyone's argv
+            except RegexError as e:
+                fail(m["__lines__"]["argv_regex"], f"runs: invalid regex {mf['argv_regex']!r} ({e})")
         rules.append(RunRule(name=name, kind=kind, tool=mf.get("tool"), exe_glob=mf.get("exe_glob"),
                              argv_regex=regex, where=f"{where}:{line}"))
     return rules

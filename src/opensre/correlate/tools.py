@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn, Sequence
 
+from ..regex import RegexError, compile_user
 from ..rulefile import config_path, fields, read_rule_doc
 
 __all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "user_rules_path"]
@@ -457,9 +458,9 @@ def _parse_match(item: dict, fail: Fail, what: str) -> _Match:
     regex = None
     if "argv_regex" in f:
         try:
-            regex = re.compile(f["argv_regex"])
-        except re.error as e:
-            fail(key_lines["argv_regex"], f"{what}: invalid regex {f['argv_regex']!r} ({e.msg})")
+            regex = compile_user(f["argv_regex"])  # RE2: linear time on anyone's argv
+        except RegexError as e:
+            fail(key_lines["argv_regex"], f"{what}: invalid regex {f['argv_regex']!r} ({e})")
     return _Match(tool=f.get("tool"), subcommand=f.get("subcommand"), exe_glob=f.get("exe_glob"), argv_regex=regex)
 
 

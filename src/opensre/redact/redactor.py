@@ -25,6 +25,7 @@ from typing import Callable, Iterable, NoReturn, Union
 
 
 
+from ..regex import RegexError, compile_user, group_span
 from ..rulefile import config_path, fields as rule_fields, read_rule_doc
 
 BUILTIN_RULES = Path(__file__).with_name("rules.yaml")
@@ -39,12 +40,16 @@ _RULE_KEYS = {
 _WHITESPACE = re.compile(r"(\s+)")
 # By default the whole value of a secret flag is masked ((?s): newlines included).
 _WHOLE_VALUE = re.compile(r"(?s).+")
+# The word an argv bound cut short: it may be the head of a secret too short to be
+# recognised (`ghp_abcdefghijklm` of a 40-character token), so it is masked whole.
+# A word ends at whitespace and at the separators secrets follow (key=, user:, @).
+_CUT_WORD = re.compile(r"[^\s=:;,&@'\"]+\Z")
 
 
 def _mask(m: re.Match) -> str:
     """The replacement for one match: its `secret` group (without one, the whole
     match) becomes the mask, and the rest of the match is kept as context."""
-    start, end = m.span("secret") if "secret" in m.re.groupindex else m.span()
+    start, end = group_span(m, "secret") or m.span()
     if start >= end:
         # Nothing to hide. This also stops a regex that can match "" from
         # sprinkling masks between characters.
@@ -133,13 +138,17 @@ class Redactor:
         """The built-in rules, then each user file in order."""
         rules: dict[str, Rule] = {}
         for path in (BUILTIN_RULES, *extra):
-            _load_file(Path(path), rules)
+            _load_file(Path(path), rules, builtin=Path(path) == BUILTIN_RULES)
         return cls(rules.values())
 
-    def redact_argv(self, argv: list[str]) -> tuple[list[str], bool]:
+    def redact_argv(self, argv: list[str], truncated: bool = False) -> tuple[list[str], bool]:
         """(argv with secrets masked, whether anything was masked). Never adds
-        or removes arguments, so positions stay meaningful."""
+        or removes arguments, so positions stay meaningful. `truncated`: the argv
+        was cut at the collector's bound, so its last word is a fragment that may be
+        the head of a secret: it is masked whatever it looks like."""
         out = [self.redact_text(a) for a in self._scan(argv, set())]
+        if truncated and out:
+            out[-1] = mask_cut_tail(out[-1])
         return out, out != list(argv)
 
     def redact_path(self, path: str | None) -> str | None:
@@ -182,6 +191,14 @@ class Redactor:
         return out
 
 
+def mask_cut_tail(arg: str) -> str:
+    """`arg` with its last word (the part a bound cut short) masked."""
+    m = _CUT_WORD.search(arg)
+    if m is None or arg.endswith(MASK):
+        return arg
+    return arg[:m.start()] + MASK
+
+
 def user_rules_path() -> Path:
     return config_path("redact.yaml")
 
@@ -200,7 +217,7 @@ def _str_list(v: object) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
 
 
-def _load_file(path: Path, rules: dict[str, Rule]) -> None:
+def _load_file(path: Path, rules: dict[str, Rule], builtin: bool = False) -> None:
     """Parses one rule file into `rules` (name -> rule, in order), applying its
     `disable` list first. Raises RuleError naming the file and line."""
 
@@ -224,7 +241,7 @@ def _load_file(path: Path, rules: dict[str, Rule]) -> None:
     for item in items:
         if not isinstance(item, dict):
             fail(lines["rules"], f"each rule must be a mapping, got {item!r}")
-        rule = _parse_rule(item, fail)
+        rule = _parse_rule(item, fail, builtin)
         if rule.name in here:
             fail(item["__line__"], f"duplicate rule name {rule.name!r}")
         here.add(rule.name)
@@ -232,7 +249,7 @@ def _load_file(path: Path, rules: dict[str, Rule]) -> None:
         rules[rule.name] = rule
 
 
-def _parse_rule(item: dict, fail: Callable[[int | None, str], NoReturn]) -> Rule:
+def _parse_rule(item: dict, fail: Callable[[int | None, str], NoReturn], builtin: bool = False) -> Rule:
     line = item["__line__"]
     fields = rule_fields(item)
     name = fields.get("name")
@@ -249,9 +266,12 @@ def _parse_rule(item: dict, fail: Callable[[int | None, str], NoReturn]) -> Rule
         if not isinstance(src, str) or not src:
             bad(f"{key!r} must be a non-empty regex string")
         try:
-            return re.compile(src)
+            # a user's pattern runs on anyone's argv: RE2, linear time (opensre.regex)
+            return re.compile(src) if builtin else compile_user(src)
         except re.error as e:
             bad(f"invalid regex {src!r} ({e.msg})")
+        except RegexError as e:
+            bad(f"invalid regex {src!r} ({e})")
 
     kind = fields.get("kind")
     if kind not in _RULE_KEYS:

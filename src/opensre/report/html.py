@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from ..errors import OpenSREError, ReportError
+from ..errors import OpenSREError
 from ..model import Process, Run, Task
 from ..model import failed as failed_exit
 from ..store import Store
@@ -83,14 +84,19 @@ def bucket_plan(start_ns: int, end_ns: int, interval_ns: int, max_points: int) -
 
 
 def downsample(samples_by_proc: dict, procs: dict, start_ns: int, end_ns: int, interval_ns: int,
-               max_points: int) -> dict:
+               max_points: int, ticks: list[int] | None = None, on_grid: bool = False) -> dict:
     """Bucket the samples of a set of processes into at most max_points intervals.
 
     samples_by_proc: (pid, start) -> [(t_ns, cpu_ns, rss, read, write, tx, rx, runq, blocked), ...] sorted by t;
     procs: (pid, start) -> (start_ns, end_ns or None, peak_rss).
-    Counters are deltas over the interval before t (at most one sampling interval:
-    an idle process emits no row), spread evenly over it; the result is a rate per
-    second. RSS is a gauge held until the next sample, summed over processes (each
+    Counters are deltas over the interval before t, spread evenly over it; the result
+    is a rate per second. The interval starts at the sampling pass before t (`ticks`:
+    the times of every pass, sorted; a late pass makes a longer interval), else at
+    most one sampling interval back (an idle process emits no row). `on_grid` (the
+    whole run's series): every delta is spread over the whole interval between the
+    passes around it, an exit's too, so that no point shows more than the processes
+    could use together (a short process placed exactly beside long ones spread
+    evenly would add up to more CPUs than the host has). RSS is a gauge held until the next sample, summed over processes (each
     process's largest value within a bucket). Returns {"start", "step" (ns), "n",
     cpu (cores), rss (bytes), read/write/tx/rx (bytes/s), runq/blocked (threads waiting)}.
     """
@@ -109,7 +115,15 @@ def downsample(samples_by_proc: dict, procs: dict, start_ns: int, end_ns: int, i
         last_rss, last_t = None, pstart
         for s in ss:
             t = s[0]
-            lo = max(prev, t - interval_ns, pstart)
+            if ticks:
+                k = bisect_left(ticks, t)
+                lo = max(prev, ticks[k - 1] if k else t - interval_ns, pstart)
+                if on_grid:
+                    lo = ticks[k - 1] if k else lo
+                    if k < len(ticks):
+                        t = ticks[k]  # an exit between two passes: its share of that interval
+            else:
+                lo = max(prev, t - interval_ns, pstart)
             if t <= lo:
                 lo = t - 1
             b0, b1 = bucket(lo), bucket(t - 1)
@@ -351,6 +365,17 @@ def _interval_ns(samples_by_proc: dict) -> int:
     return max(50_000_000, gaps[len(gaps) // 2])
 
 
+def _ticks(samples_by_proc: dict, host_samples: list[dict]) -> list[int]:
+    """The times of the run's sampling passes: each pass stamps the host sample and
+    every process it saw moving with the same t_ns (a process's exit sample has a
+    time of its own, shared with no other)."""
+    seen: dict[int, int] = defaultdict(int)
+    for ss in samples_by_proc.values():
+        for x in ss:
+            seen[x[0]] += 1
+    return sorted({t for t, n in seen.items() if n >= 2} | {h["t_ns"] for h in host_samples})
+
+
 def report_data(store: Store, run: Run, compare: Run | None = None, limits: ReportLimits | None = None,
                 progress: Progress | None = None, tune_options: dict | None = None,
                 links: dict[str, str] | None = None) -> dict:
@@ -503,6 +528,8 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
     prog("samples", nsamp, nsamp)
     # the resolution the run was recorded with; stores before schema v7 did not keep it
     interval = int(run.sample_interval_s * 1e9) if run.sample_interval_s else _interval_ns(samples_by_proc)
+    host_samples = store.host_samples(rid)
+    ticks = _ticks(samples_by_proc, host_samples)
     pinfo = {p.key: (p.start, p.end, p.rss) for p in procs}
     by_task_keys: dict[str, list] = defaultdict(list)
     for p in procs:
@@ -517,7 +544,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
             continue
         end = t.end_time_ns or t_end
         d = downsample({k: samples_by_proc[k] for k in keys}, pinfo, t.start_time_ns, max(end, t.start_time_ns + 1),
-                       interval, per_task_pts)
+                       interval, per_task_pts, ticks)
         d["start"] = us(d["start"])
         d["step"] = d["step"] // 1000
         series.append([d[k] for k in SERIES_COLS])
@@ -525,8 +552,8 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
             prog("series", i, len(shown_tasks))
     run_series = None
     if samples_by_proc:
-        run_series = downsample(samples_by_proc, pinfo, t0, max(t_end, t0 + 1), interval, 600)
-        _host_series(run_series, store.host_samples(rid))
+        run_series = downsample(samples_by_proc, pinfo, t0, max(t_end, t0 + 1), interval, 600, ticks, on_grid=True)
+        _host_series(run_series, host_samples)
         run_series["start"], run_series["step"] = 0, run_series["step"] // 1000
     if len(shown_tasks) and per_task_pts < lim.points_per_task:
         notes.append(f"time series: at most {per_task_pts} points per task ({len(shown_tasks):,} tasks); "
@@ -724,12 +751,8 @@ def write_report(store: Store, run_ref: str, path: str | Path, compare: str | No
     for d, f in detected:  # each detected run's own page beside this one, linked from its row
         write_report(store, d.run_id, f, limits=limits, tune_options=tune_options)
     text = render_html(data)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as e:
-        raise ReportError(f"cannot write report {path}: {e.strerror or e}", "check the directory and free space") \
-            from None
-    return ReportFile(path, len(text.encode("utf-8")), data["header"]["processes"], time.perf_counter() - t,
+    from ..safefile import write_output
+
+    size = write_output(path, text, "report")  # unique temp beside it, then renamed; never through a link
+    return ReportFile(path, size, data["header"]["processes"], time.perf_counter() - t,
                       data["notes"])

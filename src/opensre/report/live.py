@@ -15,6 +15,7 @@ from rich.text import Text
 from ..correlate import Correlator, ToolIdentifier
 from ..model import Process
 from ..store.live import read_snapshots
+from ..term import term
 from .summary import fmt_bytes
 
 
@@ -30,9 +31,11 @@ class LiveView:
         self._prev: dict[tuple, tuple] = {}   # (run, pid, start) -> (t_ns, cpu, read, write)
         self._rate: dict[tuple, tuple] = {}   # (run, pid, start) -> (cores, read/s, write/s)
         self.corr = Correlator(ToolIdentifier.from_files([]))
+        self.skipped: list[str] = []  # malformed snapshot files left out
 
     def update(self) -> None:
-        self.snaps = read_snapshots(self.path)
+        self.skipped: list[str] = []
+        self.snaps = read_snapshots(self.path, self.skipped)
         prev, self._prev = self._prev, {}
         for s in self.snaps:
             t = s["t_ns"]
@@ -106,20 +109,28 @@ class LiveView:
         for r in rows[:self.rows]:
             name = f"[{r['name']}]" if r["kind"] == "engine" else r["name"]
             tools = ", ".join(f"{n}×{k}" if k > 1 else n for n, k in r["tools"].items())
-            t.add_row(name, tools or "-", str(r["processes"]), f"{r['cpu_cores']:.2f}", fmt_bytes(r["rss_bytes"]),
-                      _rate(r["read_bytes_per_s"]), _rate(r["write_bytes_per_s"]), f"{r['age_s']:.0f}s")
+            t.add_row(Text(term(name)), Text(term(tools) or "-"), str(r["processes"]), f"{r['cpu_cores']:.2f}",
+                      fmt_bytes(r["rss_bytes"]), _rate(r["read_bytes_per_s"]), _rate(r["write_bytes_per_s"]),
+                      f"{r['age_s']:.0f}s")
         if len(rows) > self.rows:
             t.caption = f"{len(rows) - self.rows} more tasks (use -n)"
         return t
 
     def renderable(self):
+        if self.skipped:
+            note = Text(f"opensre top: left out {len(self.skipped)} malformed live snapshot(s): "
+                        f"{term(', '.join(sorted(self.skipped)[:3]))}")
+            return Group(note, self._frame())
+        return self._frame()
+
+    def _frame(self):
         if not self.snaps:
-            return Text(f"opensre top: no running run publishes a live view in {Path(self.path).parent}\n"
+            return Text(f"opensre top: no running run publishes a live view in {term(Path(self.path).parent)}\n"
                         "(start one with `sudo opensre run -- CMD`; `opensre collect --live` host-wide)")
         parts = []
         for run in self.data()["runs"]:
-            head = Text.assemble((f"{run['name'] or run['run_id']}", "bold"),
-                                 f"  {run['run_id'][:12]}  {' '.join(run['command'])[:60]}\n",
+            head = Text.assemble((term(run["name"] or run["run_id"]), "bold"),
+                                 f"  {term(run['run_id'])[:12]}  {term(' '.join(run['command']))[:60]}\n",
                                  f"elapsed {run['elapsed_s']:.0f}s  running {run['processes']} processes  "
                                  f"finished {run['finished_processes']}  CPU {run['cpu_cores']:.2f} cores  "
                                  f"drops {run['drops']}  updated "

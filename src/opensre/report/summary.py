@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..model import Process, Run
+from ..term import term
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -41,7 +42,7 @@ def tool_table(procs: list[Process]) -> list[tuple[str, int, int, int]]:
     """(tool, count, cpu_ns, peak_rss) sorted by CPU."""
     agg: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for p in procs:
-        a = agg[p.tool or "?"]
+        a = agg[term(p.tool) or "?"]
         a[0] += 1
         a[1] += p.cpu_ns
         a[2] = max(a[2], p.peak_rss_bytes or 0)
@@ -59,14 +60,14 @@ def run_summary(run: Run, procs: list[Process], store_path: str = "", top: int =
     wb = sum(p.write_bytes or 0 for p in procs)
     rc = sum(p.rchar or 0 for p in procs)
     wc = sum(p.wchar or 0 for p in procs)
-    title = f"run {run.run_id}" + (f" ({run.name})" if run.name else "")
+    title = f"run {term(run.run_id)}" + (f" ({term(run.name)})" if run.name else "")
     lines = [f"── opensre {title} ── {run.status}, exit {exit_text(run)}, wall {fmt_s(wall)}"]
     lines.append(f"  processes  {len(procs)}" + (f"  ({incomplete} still running at the end)" if incomplete else "")
                  + (f"  ({partial} observed only partially)" if partial else ""))
     cores = f", {((cpu_u + cpu_s) / wall):.2f} cores on average" if wall else ""
     lines.append(f"  CPU        {fmt_s(cpu_u + cpu_s)} (user {fmt_s(cpu_u)}, system {fmt_s(cpu_s)}){cores}")
     if peak is not None and peak.peak_rss_bytes:
-        lines.append(f"  peak RSS   {fmt_bytes(peak.peak_rss_bytes)} ({peak.tool}, pid {peak.pid})")
+        lines.append(f"  peak RSS   {fmt_bytes(peak.peak_rss_bytes)} ({term(peak.tool)}, pid {peak.pid})")
     lines.append(f"  storage    read {fmt_bytes(rb)}, written {fmt_bytes(wb)}")
     lines.append(f"  syscalls   read {fmt_bytes(rc)}, written {fmt_bytes(wc)}")
     rq = sum(p.runq_wait_ns or 0 for p in procs)
@@ -79,7 +80,7 @@ def run_summary(run: Run, procs: list[Process], store_path: str = "", top: int =
         lines.append(f"  network    sent {fmt_bytes(tx)}, received {fmt_bytes(rx)}")
     ooms = [p for p in procs if p.oom_killed]
     if ooms:
-        lines.append(f"  OOM kills  {len(ooms)}: " + ", ".join(f"{p.tool} (pid {p.pid})" for p in ooms[:5]))
+        lines.append(f"  OOM kills  {len(ooms)}: " + ", ".join(f"{term(p.tool)} (pid {p.pid})" for p in ooms[:5]))
     drop = f"{run.drops}" + (f" {run.drop_detail}" if run.drops else "")
     lines.append(f"  drops      {drop}")
     for fam, what in run.degraded_probes().items():
@@ -122,7 +123,7 @@ def process_tree(procs: list[Process], width: int = 60) -> str:
 
     def walk(p: Process, depth: int):
         wall = (p.end_time_ns - p.start_time_ns) if p.end_time_ns else None
-        cmd = " ".join(p.argv) if p.argv else p.comm
+        cmd = term(" ".join(p.argv) if p.argv else p.comm)
         cmd = ("  " * depth + cmd)[:width]
         flag = "" if p.complete else " (running)"
         if p.observed_since_ns is not None:
@@ -150,12 +151,12 @@ def task_view(tasks, tools, width: int = 100) -> str:
     for t in tasks:
         wall = (t.end_time_ns - t.start_time_ns) if t.end_time_ns else None
         flag = " OOM" if t.oom_killed else ""
-        out.append(f"{t.task_id:<6} {t.task_name[:34]:<34} {t.engine[:10]:<10} {t.process_count:>5} {fmt_s(wall):>9} "
+        out.append(f"{term(t.task_id):<6} {term(t.task_name)[:34]:<34} {term(t.engine)[:10]:<10} {t.process_count:>5} {fmt_s(wall):>9} "
                    f"{fmt_s(t.cpu_ns):>9} {fmt_bytes(max(t.memory_peak_bytes or 0, t.peak_rss_bytes or 0)):>10} "
                    f"{fmt_bytes(t.peak_rss_bytes):>10} {fmt_bytes(t.read_bytes):>9} "
                    f"{fmt_bytes(t.write_bytes):>9} {exit_text(t):>6}{flag}")
         for u in sorted(by_task.get(t.task_id, []), key=lambda u: u.start_time_ns)[:8]:
-            name = f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
+            name = term(f"{u.tool} {u.subcommand}" if u.subcommand else u.tool)
             wall = (u.end_time_ns - u.start_time_ns) if u.end_time_ns else None
             out.append(f"{'':<6}   └ {name[:30]:<30} {'':<10} {u.pid:>5} {fmt_s(wall):>9} {fmt_s(u.cpu_ns):>9} "
                        f"{'':>10} {fmt_bytes(u.peak_rss_bytes):>10} {fmt_bytes(u.read_bytes):>9} {fmt_bytes(u.write_bytes):>9} "

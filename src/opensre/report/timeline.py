@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..model import Event, Process, Run, Sample
+from ..term import term
 from .summary import fmt_bytes, fmt_s
 
 SHADES = " ░▒▓█"  # share of one core in a column: <12%, <37%, <62%, <87%, more
@@ -52,7 +53,7 @@ def timeline(run: Run, procs: list[Process], samples: list[Sample], events: list
             prev_t = s.t_ns
         if p.oom_killed or p.exit_signal:
             bar[min(cols - 1, max(0, b))] = "✗" if p.oom_killed else "x"
-        name = (p.tool or "?")[:16]
+        name = (term(p.tool) or "?")[:16]
         out.append(f"{p.pid:>7} {name:<16} |{''.join(bar)}| {fmt_s(p.oncpu_ns or p.cpu_ns):>8} "
                    f"{fmt_s(p.runq_wait_ns):>7} {fmt_s(p.blocked_io_ns):>7} {fmt_bytes(p.peak_rss_bytes):>9}")
     if len(procs) > len(rows):
@@ -64,7 +65,7 @@ def timeline(run: Run, procs: list[Process], samples: list[Sample], events: list
         out.append("events:")
     for e in marks:
         lim = e.data.get("memcg_limit_bytes")
-        out.append(f"  +{fmt_s(e.t_ns - t0):>8}  OOM kill of pid {e.pid} ({e.data.get('comm')}), "
+        out.append(f"  +{fmt_s(e.t_ns - t0):>8}  OOM kill of pid {e.pid} ({term(e.data.get('comm'))}), "
                    f"RSS {fmt_bytes(e.data.get('rss_bytes'))}, memcg limit {fmt_bytes(lim) if lim else 'none'}")
     for e in conns[:20]:
         d = e.data

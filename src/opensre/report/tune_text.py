@@ -8,6 +8,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from ..term import markup as m
 from .summary import fmt_bytes
 
 _STYLE = {"cpu_bound": "cyan", "io_bound": "magenta", "cpu_starved": "yellow", "memory_bound": "red",
@@ -34,31 +35,31 @@ def _ev(ev: dict) -> str:
             continue
         if k.endswith("_bytes") and isinstance(v, (int, float)):
             v = fmt_bytes(int(v))
-        parts.append(f"{k}={v}")
+        parts.append(f"{m(k)}={m(v)}")
     return ", ".join(parts)
 
 
 def render(result, color: bool | None = None, width: int = 120) -> str:
     buf = io.StringIO()
-    con = Console(file=buf, force_terminal=bool(color), no_color=not color, width=width,
+    con = Console(file=buf, force_terminal=bool(color), no_color=not color, width=width, emoji=False,
                   color_system="standard" if color else None)
-    head = f"tune: {len(result.run_ids)} run(s) " + ", ".join(r[:12] for r in result.run_ids)
+    head = f"tune: {len(result.run_ids)} run(s) " + ", ".join(m(r[:12]) for r in result.run_ids)
     if result.host:
-        head += f" on {result.host['hostname']} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
+        head += f" on {m(result.host['hostname'])} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
     con.print(head)
     for r in getattr(result, "runs", None) or ():
         if r.get("failed"):
             how = f"signal {r['exit_signal']}" if r.get("exit_signal") else f"exit status {r['exit_code']}"
-            con.print(f"run {r['run_id'][:12]} FAILED: {how}")
+            con.print(f"run {m(r['run_id'][:12])} FAILED: {how}")
 
     t = Table(title="Findings per task", title_justify="left", show_lines=False)
     for c in ("task", "classification", "wall", "cpu", "what held it back / why"):
         t.add_column(c, overflow="fold")
     for f in result.findings:
         s = _STYLE.get(f.classification, "")
-        t.add_row(f.task_name, f"[{s}]{f.classification}[/]" if s else f.classification,
+        t.add_row(m(f.task_name), f"[{s}]{m(f.classification)}[/]" if s else m(f.classification),
                   f"{f.evidence.get('wall_s', 0):.2f}s", f"{f.evidence.get('cpu_s', 0):.2f}s",
-                  f.message + "\n" + _ev(f.evidence))
+                  m(f.message) + "\n" + _ev(f.evidence))
     if not result.findings:
         t.add_row("-", "nothing to report", "", "", "no task crossed a threshold")
     con.print(t)
@@ -68,7 +69,7 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
         for c in ("task", "tool", "classification", "why"):
             t.add_column(c, overflow="fold")
         for f in result.tool_findings:
-            t.add_row(f.task_name, f.tool or "", f.classification, f.message)
+            t.add_row(m(f.task_name), m(f.tool or ""), m(f.classification), m(f.message))
         con.print(t)
 
     t = Table(title="Recommendations per task type", title_justify="left")
@@ -83,12 +84,12 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
             now.append(f"{r.current_cpus:g} cpus")
         if r.current_memory_bytes:
             now.append(fmt_bytes(r.current_memory_bytes))
-        reason = r.reason + "".join(f"\n[bold yellow]warning:[/] {w}" for w in r.warnings)
-        t.add_row(r.task_type, str(r.cpus), fmt_bytes(r.memory_bytes), ", ".join(now) or "-", reason)
+        reason = m(r.reason) + "".join(f"\n[bold yellow]warning:[/] {m(w)}" for w in r.warnings)
+        t.add_row(m(r.task_type), str(r.cpus), fmt_bytes(r.memory_bytes), ", ".join(now) or "-", reason)
     if trivial:
         t.caption = (f"{len(trivial)} more task type(s) ran under {TRIVIAL_WALL_S:g} s in under "
                      f"{TRIVIAL_PEAK >> 20} MiB and got the minimum (1 CPU, 128 MiB): "
-                     + ", ".join(r.task_type for r in trivial[:8]) + (", ..." if len(trivial) > 8 else "")
+                     + ", ".join(m(r.task_type) for r in trivial[:8]) + (", ..." if len(trivial) > 8 else "")
                      + " (all in --format json)")
     con.print(t)
 
@@ -104,18 +105,18 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
             verdict = "[bold red]REGRESSION[/]" if d.regression else "[green]improved[/]" if d.improvement else ""
             if d.n_before == 0 or d.n_after == 0:
                 verdict = "only in " + ("after" if d.n_before == 0 else "before")
-            t.add_row(d.task_type, d.metric, b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
+            t.add_row(m(d.task_type), m(d.metric), b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
         con.print(t)
 
     if result.cost:
         c = result.cost
-        con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({c['price_source']}): run ${c['run_usd']:.4f}, "
+        con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({m(c['price_source'])}): run ${c['run_usd']:.4f}, "
                   f"used by tasks ${c['used_usd']:.4f}, idle share {100 * c['idle_share']:.0f}% "
                   f"(${c['idle_usd']:.4f})")
         for s in c.get("savings", []):
-            con.print(f"  {s['task_type']}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
+            con.print(f"  {m(s['task_type'])}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
         if c.get("instance_suggestion"):
             i = c["instance_suggestion"]
-            con.print(f"  instance: {i['instance_type']} ({i['vcpus']} vCPU, {i['memory_gib']:g} GiB, "
-                      f"${i['usd_per_hour']}/h): {i['reason']}")
+            con.print(f"  instance: {m(i['instance_type'])} ({i['vcpus']} vCPU, {i['memory_gib']:g} GiB, "
+                      f"${i['usd_per_hour']}/h): {m(i['reason'])}")
     return buf.getvalue()

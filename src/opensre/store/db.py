@@ -9,7 +9,9 @@ import json
 import operator
 import os
 import sqlite3
+import stat
 from pathlib import Path
+from urllib.parse import quote
 from typing import Iterable, Iterator
 
 from ..errors import StoreError
@@ -29,6 +31,13 @@ _RUN_COLS = ["run_id", "name", "mode", "host_id", "command", "start_time_ns", "e
              "parent_run_id", "sample_interval_s", "probes"]
 _JSON_RUN_COLS = ("command", "drop_detail", "probes")
 _BOOL_FIELDS = {"argv_truncated", "argv_redacted", "core_dumped", "complete", "io_inclusive", "oom_killed"}
+# PRAGMA application_id of every store ("OSRE"): a file without it that holds other
+# tables is someone else's database, never written to
+APPLICATION_ID = 0x4F535245
+_SQLITE_MAGIC = b"SQLite format 3\0"
+# a store up to this size is checked (PRAGMA quick_check) before a collector writes
+# to it; a bigger one is checked by SQLite page by page as it is used
+QUICK_CHECK_MAX_BYTES = 256 << 20
 HOST_SAMPLE_FIELDS = ["t_ns", "cpu_util", "cpu_count", "mem_total_bytes", "mem_used_bytes", "psi_cpu_some_us",
                       "psi_memory_some_us", "psi_memory_full_us", "psi_io_some_us", "psi_io_full_us"]
 
@@ -57,23 +66,37 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False):
         self.path = Path(path) if path else default_store_path()
         self.readonly = readonly
+        app_id = _check_file(self.path, readonly)
         try:
             if readonly:
-                if not self.path.exists():
-                    raise StoreError(f"no store at {self.path}", "run `opensre run -- CMD` first, or pass --store")
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+                # a URI: the path escaped (`?`, `#`, `%` are URI syntax); a store on a
+                # read-only mount is immutable (WAL's -shm cannot be created there)
+                ro = "mode=ro&immutable=1" if _read_only_fs(self.path) else "mode=ro"
+                self.db = sqlite3.connect(f"file:{quote(str(self.path.absolute()))}?{ro}", uri=True, timeout=10)
+                _check_ours(self.db, self.path, app_id, readonly=True)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, timeout=10)
+                new = _check_ours(self.db, self.path, app_id, readonly=False)
+                if not new and self.path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
+                    bad = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                    if bad != "ok":
+                        raise sqlite3.DatabaseError(" ".join(bad.split()))
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
                 _give_to_sudo_user(self.path)
+            self.db.row_factory = sqlite3.Row
+            self._version = self.schema_version()
+        except sqlite3.OperationalError as e:  # not the file's fault: permissions, a read-only mount, locks
+            ro = " (a read-only file system)" if not readonly and _read_only_fs(self.path.parent) else ""
+            raise StoreError(f"cannot open store {self.path}{' for writing' if not readonly else ''}: {e}{ro}",
+                             "choose another --store, or read it with `opensre runs/show/tune --store`") from None
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open store {self.path}: {e}",
-                             "check the path and free disk space; the file may not be an OpenSRE store") from None
-        self.db.row_factory = sqlite3.Row
-        self._version = self.schema_version()
+            raise damaged(self.path, e) from None
+        except OSError as e:
+            raise StoreError(f"cannot open store {self.path}: {e.strerror or e}",
+                             "check the path and its directory's permissions") from None
         self._tcols: str | None = None
         self._tfcols: str | None = None
         self._parents: dict[str, str | None] = {}
@@ -105,7 +128,7 @@ class Store:
         steps = "".join(MIGRATIONS[step] for step in range(v + 1, SCHEMA_VERSION + 1))
         try:
             self.db.executescript(f"BEGIN;\n{steps}\nINSERT OR REPLACE INTO meta VALUES ('schema_version', "
-                                  f"'{SCHEMA_VERSION}');\nCOMMIT;")
+                                  f"'{SCHEMA_VERSION}');\nPRAGMA application_id={APPLICATION_ID};\nCOMMIT;")
         except sqlite3.Error:
             if self.db.in_transaction:
                 self.db.rollback()
@@ -271,6 +294,13 @@ class Store:
         return {(r[0], r[1]): r[2] for r in self.db.execute(
             f"SELECT pid, start_time_ns, task_id FROM processes p WHERE {where} AND task_id IS NOT NULL", args)}
 
+    def delete_run(self, run_id: str) -> None:
+        """Removes a run that never started (its command could not be started) with
+        anything stored under it."""
+        with self._tx():
+            for table in ("processes", "execs", "samples", "events", "host_samples", "runs"):
+                self.db.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+
     def mark_interrupted(self) -> int:
         """Runs left 'running' by a collector that no longer exists (killed, power loss)."""
         n = 0
@@ -292,7 +322,15 @@ class Store:
         not those detected inside a collection."""
         where = " WHERE parent_run_id IS NULL" if not detected and self._version >= 5 else ""
         q = f"SELECT * FROM runs{where} ORDER BY start_time_ns DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        return [_run(r) for r in self.db.execute(q)]
+        return [self._counted(_run(r)) for r in self.db.execute(q)]
+
+    def _counted(self, r: Run) -> Run:
+        """A run cut short (its collector killed) never wrote its process count: the
+        processes it did store are counted."""
+        if r.status == "interrupted" and not r.process_count and r.mode != "detected":
+            r.process_count = self.db.execute("SELECT COUNT(*) FROM processes WHERE run_id=?",
+                                              (r.run_id,)).fetchone()[0]
+        return r
 
     def detected_runs(self, parent_run_id: str) -> list[Run]:
         """The runs detected in a host-wide collection, by start time."""
@@ -341,7 +379,9 @@ class Store:
         else:
             row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (ref,)).fetchone()
             if row is None:
-                rows = self.db.execute("SELECT * FROM runs WHERE run_id LIKE ? LIMIT 2", (ref + "%",)).fetchall()
+                # a prefix, compared as text (LIKE would take % and _ as wildcards)
+                rows = self.db.execute("SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2",
+                                       (len(ref), ref)).fetchall() if ref else []
                 if len(rows) == 1:
                     row = rows[0]
                 elif len(rows) > 1:
@@ -351,7 +391,7 @@ class Store:
                                       (ref,)).fetchone()
         if row is None:
             raise StoreError(f"no run {ref!r} in {self.path}", "list runs with `opensre runs`")
-        return _run(row)
+        return self._counted(_run(row))
 
     # A detected run's records are those of its collection's processes in its tasks.
     def processes(self, run_id: str) -> Iterator[Process]:
@@ -520,6 +560,77 @@ class Store:
         self.db.close()
 
 
+def damaged(path: Path, e: Exception) -> StoreError:
+    """The one-line error for a store SQLite cannot read (truncated, bytes flipped)."""
+    return StoreError(f"store {path} is damaged ({e})",
+                      f"recover what can be read: sqlite3 '{path}' .recover | sqlite3 recovered.sqlite")
+
+
+def _not_ours(path: Path, why: str) -> StoreError:
+    return StoreError(f"{path} is not an OpenSRE store ({why})", "pass --store with an OpenSRE store, or a new file")
+
+
+def _check_file(path: Path, readonly: bool) -> int | None:
+    """Before SQLite opens it: the store's application_id (None: no file yet, or an
+    empty one a writer may initialise). Refuses what is not an SQLite database."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if readonly:
+            raise StoreError(f"no store at {path}", "run `opensre run -- CMD` first, or pass --store") from None
+        return None
+    except OSError as e:
+        raise StoreError(f"cannot open store {path}: {e.strerror or e}", "check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_ours(path, "not a regular file")
+    if st.st_size == 0:
+        if readonly:
+            raise _not_ours(path, "an empty file")
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as e:
+        raise StoreError(f"cannot open store {path}: {e.strerror or e}", "check the file's permissions") from None
+    if not head.startswith(_SQLITE_MAGIC):
+        raise _not_ours(path, "not an SQLite database")
+    if len(head) < 100:
+        raise damaged(path, "truncated")
+    app_id = int.from_bytes(head[68:72], "big")
+    if app_id not in (0, APPLICATION_ID):
+        raise _not_ours(path, f"an SQLite database of another application, id {app_id:#x}")
+    return app_id
+
+
+def _check_ours(db: sqlite3.Connection, path: Path, app_id: int | None, readonly: bool) -> bool:
+    """Refuses an SQLite database that is not a store (someone else's tables, no
+    schema version of ours). True: a new, empty database for a writer to set up.
+    Stores made before the application_id was set are recognised by their meta row."""
+    if app_id == APPLICATION_ID:
+        return False
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        if readonly:
+            raise _not_ours(path, "an empty database")
+        return True
+    version = None
+    if "meta" in tables:
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = row[0] if row else None
+    if version is None or not {"runs", "processes"} <= tables:
+        raise _not_ours(path, "someone else's SQLite database")
+    if not readonly:
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")  # an older store of ours: mark it
+    return False
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 class _Tx:
     """A transaction whose disk errors become StoreError (a full disk must say so)."""
 
@@ -605,8 +716,8 @@ def give_to_invoking_user(*paths: str | Path) -> None:
         return
     for p in paths:
         try:
-            if os.path.exists(p):
-                os.chown(p, int(uid), int(gid or uid))
+            if os.path.exists(p):  # never through a symlink swapped in meanwhile
+                os.chown(p, int(uid), int(gid or uid), follow_symlinks=False)
         except OSError:
             pass
 
