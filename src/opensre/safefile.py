@@ -66,6 +66,15 @@ def _target(path: Path, what: str) -> os.stat_result | None:
     raise OutputError(f"refusing to write {what} {path}: it is {_kind(st.st_mode)}", "give a file name")
 
 
+def check_output(path: str | Path, what: str = "file") -> None:
+    """Fails now (OutputError) if `path` is a target open_output would refuse, or its
+    directory is missing: for outputs written after a long step (`run --html`)."""
+    path = Path(path)
+    _target(path, what)
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {what} {path}: no such directory", "create it, or choose another path")
+
+
 @contextlib.contextmanager
 def open_output(path: str | Path, what: str = "file", mode: str = "w", perm: int = 0o644) -> Iterator[IO]:
     """A file object for `path`, committed when the block ends without an error

@@ -93,7 +93,7 @@ def site_objects(venv: Path) -> Path:
 
 
 def test_wheel_carries_the_objects_of_this_source(wheel, installed):
-    """Every object + stamp + BUILD-INFO.json, nothing from bpf/, Requires-Dist PyYAML and rich;
+    """Every object + stamp + BUILD-INFO.json, nothing from bpf/, Requires-Dist PyYAML, google-re2 and rich;
     the installed stamps and the manifest are the hashes of this checkout's bpf/ and objects."""
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
@@ -104,7 +104,7 @@ def test_wheel_carries_the_objects_of_this_source(wheel, installed):
     assert not [n for n in names if n.endswith((".c", ".h"))]
     requires = sorted(re.split(r"[<>=;\s]", r)[0] for r in re.findall(r"^Requires-Dist: (.+)$", meta, re.M)
                       if "extra ==" not in r)
-    assert requires == ["PyYAML", "rich"], requires
+    assert requires == ["PyYAML", "google-re2", "rich"], requires
 
     objs = site_objects(installed / "venv")
     info = json.loads((objs / "BUILD-INFO.json").read_text())

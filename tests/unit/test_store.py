@@ -46,7 +46,7 @@ def test_readonly_missing_store_is_a_clear_error(tmp_path):
 def test_not_a_database(tmp_path):
     f = tmp_path / "junk.sqlite"
     f.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="cannot open store"):
+    with pytest.raises(StoreError, match="not an OpenSRE store"):
         Store(f)
 
 

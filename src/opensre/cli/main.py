@@ -366,8 +366,10 @@ def cmd_run(args) -> int:
     redact = _redactor(args)
     # every rule source (tools.yaml, rules.yaml beside the store, --rules) fails before the command runs
     ident = tool_rules(args.store or _default_store(), args.rules)
-    if args.html and not os.path.isdir(os.path.dirname(os.path.abspath(args.html))):
-        raise UsageError(f"--html {args.html}: no such directory")
+    if args.html:  # a target that would be refused fails before the command runs
+        from ..safefile import check_output
+
+        check_output(os.path.abspath(args.html), "report")
     store = _store(args)
     res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
                       as_invoking_user=not args.as_root, linger_s=args.linger, closed_fds=args.closed_fds)
@@ -432,12 +434,14 @@ def cmd_collect(args) -> int:
         deadline = time.monotonic() + args.duration if args.duration else None
         last = time.monotonic()
         spills: set[str] = set()
+        failed = None  # the first store error: the collection is incomplete in the store from then on
         while not stop and (deadline is None or time.monotonic() < deadline):
             col.poll()
             if col.store_error:
                 # a full disk: what the store cannot take goes to a spill file (memory stays bounded)
-                if not spills:
-                    _say(col.store_error.one_line())
+                if failed is None:
+                    failed = col.store_error
+                    _say(failed.one_line())
                 spills.add(col.spill() or "")
             if time.monotonic() - last > 5:
                 run.process_count = col.written
@@ -447,6 +451,7 @@ def cmd_collect(args) -> int:
         run.end_time_ns = time.time_ns()
         col.finish()
         if col.store_error:
+            failed = failed or col.store_error
             spills.add(col.spill() or "")
         run.status, run.process_count = "finished", col.written
         if col.spilled or col.unsaved():
@@ -455,17 +460,17 @@ def cmd_collect(args) -> int:
         try:
             store.put_run(run)
         except StoreError as e:
-            col.store_error = col.store_error or e
+            failed = failed or e
     finally:
         col.close()
         for s, h in old.items():
             signal.signal(s, h)
-    if col.store_error is not None:
+    if failed is not None:
         files = sorted(f for f in spills if f)
         kept = f"; {col.spilled} process records saved to {', '.join(files)} (load them with " \
                f"`opensre import {files[0]} --store STORE`)" if files else ""
         lost = f"; {col.unsaved()} process records could not be saved anywhere" if col.unsaved() else ""
-        _say(f"{col.store_error.one_line()}: {col.written} processes stored{kept}{lost}")
+        _say(f"{failed}: {col.written} processes stored{kept}{lost}")
         return EXIT_ERROR
     procs = list(store.processes(run.run_id))
     print(run_summary(run, procs, str(store.path)), file=sys.stderr)
@@ -563,6 +568,7 @@ def cmd_correlate(args) -> int:
     from ..correlate import correlate_run
     from ..store import Store
 
+    Store(args.store, readonly=True).close()  # an existing store of ours: never creates or initialises one
     store = Store(args.store)
     run = store.resolve_run(args.run)
     if run.parent_run_id:  # a detected run: redo the detection in its collection
