@@ -51,15 +51,17 @@ def test_collection_report_shows_its_window_and_detected_runs(store, tmp_path):
     assert abs(h["cpu_ns"] / h["wall_ns"] - cores_cli) <= 0.01, (h["cpu_ns"] / h["wall_ns"], cores_cli)
     ncpu = os.cpu_count()
     assert h["cpu_ns"] / h["wall_ns"] <= ncpu
-    # no chart point above what the host has (the early burner's past is not in it)
+    # no chart point above what the host has (the early burner's past is not in it;
+    # before, its first sample put its whole life into one interval). 10%: a point
+    # averages the passes around it, each stamped a few ms off its read on a busy host
     rs = d["run_series"]
-    assert max(rs["cpu"]) <= ncpu * 1.05, max(rs["cpu"])
+    assert max(rs["cpu"]) <= ncpu * 1.1, max(rs["cpu"])
     assert any(v for v in rs["host_cpu"]) and max(v or 0 for v in rs["host_cpu"]) <= ncpu * 1.01
     assert any(v for v in rs["host_mem"])
     # rows: the detected make run, linked to its own page, and the rest
     tasks = [dict(zip(d["task_cols"], t)) for t in d["tasks"]]
-    (mk_row,) = [t for t in tasks if t["engine"] == "run"]
-    assert "make" in mk_row["name"] and mk_row["href"] and h["detected_runs"] >= 1
+    (mk_row,) = [t for t in tasks if t["engine"] == "run" and str(mk) in t["name"]]  # others may run beside us
+    assert mk_row["href"] and h["detected_runs"] >= 1
     assert mk_row["cpu"] >= 0.95e6  # its recipe burned 1 s of CPU (µs in the page)
     own = tmp_path / mk_row["href"]
     assert own.is_file() and _page_data(own)["header"]["run_id"] == mk_row["id"]

@@ -448,8 +448,8 @@ def cmd_collect(args) -> int:
                 run.drops, run.drop_detail = col.drops()
                 _try(store.put_run, run)
                 last = time.monotonic()
-        run.end_time_ns = time.time_ns()
         col.finish()
+        run.end_time_ns = time.time_ns()  # after the last pass: the window holds every sample
         if col.store_error:
             failed = failed or col.store_error
             spills.add(col.spill() or "")

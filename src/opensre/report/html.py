@@ -128,16 +128,19 @@ def downsample(samples_by_proc: dict, procs: dict, start_ns: int, end_ns: int, i
                 lo = t - 1
             b0, b1 = bucket(lo), bucket(t - 1)
             span = t - lo
+            # what falls outside [start, end) is not drawn (a last pass after the end),
+            # never piled into the edge bucket
+            inside = lo >= start_ns and t <= end_ns
             for name, i in counters:
                 v = s[i]
                 if not v:
                     continue
-                if b0 == b1:
+                if b0 == b1 and inside:
                     acc[name][b0] += v
                 else:  # spread over the buckets [lo, t) covers
                     for b in range(b0, b1 + 1):
                         a = max(lo, start_ns + b * width)
-                        z = min(t, start_ns + (b + 1) * width)
+                        z = min(t, start_ns + (b + 1) * width, end_ns)
                         if z > a:
                             acc[name][b] += v * (z - a) / span
             r = s[2]
