@@ -341,3 +341,39 @@ def test_older_store_reads_and_migrates(tmp_path):
     ro.close()
     rw = Store(f)
     assert rw.schema_version() == SCHEMA_VERSION and rw.resolve_run("old1").parent_run_id is None
+
+
+def test_a_new_shells_start_up_helpers_and_opensre_itself_are_no_runs():
+    # a new login shell sources its rc files: pyenv's init scripts run within its first
+    # second; then the user starts `opensre top` and, later, a real script
+    procs = base_host() + [
+        P(300, 101, 100, ["-bash"], exe="/usr/bin/bash"),
+        P(301, 300, 100.2, ["bash", "/home/alice/.pyenv/libexec/pyenv-init", "-"], exe="/usr/bin/bash"),
+        P(302, 300, 100.4, ["bash", "/home/alice/.pyenv/libexec/pyenv-rehash"], exe="/usr/bin/bash"),
+        P(303, 300, 100.5, ["bash", "/home/alice/.bashrc.d/prompt.sh"], exe="/usr/bin/bash"),
+        P(310, 300, 140, ["/usr/bin/python3", "/work/.venv/bin/opensre", "top"], exe="/usr/bin/python3.11"),
+        P(311, 300, 150, ["/usr/bin/python3", "-m", "opensre", "show"], exe="/usr/bin/python3.11"),
+        P(320, 300, 200, ["python3", "train.py"], exe="/usr/bin/python3.11"),
+    ]
+    runs = detect_runs(procs)
+    assert [r.root[0] for r in runs] == [320], [(r.root, r.name) for r in runs]
+
+
+def test_an_ignore_rule_matches_exe_paths_and_argv():
+    rules = parse_run_rules(textwrap.dedent("""\
+        runs:
+          - match: {exe_glob: '/opt/helpers/*'}
+            ignore: true
+          - match: {argv_regex: 'nightly-sync'}
+            ignore: true
+        """))
+    procs = base_host() + [
+        P(400, 102, 60, ["/opt/helpers/report.sh"], exe="/opt/helpers/report.sh"),
+        P(401, 102, 70, ["python3", "/srv/nightly-sync.py"], exe="/usr/bin/python3.11"),
+        P(402, 401, 71, ["make", "-C", "/srv"]),  # an engine under an ignored script is no run either
+        P(403, 102, 80, ["python3", "train.py"], exe="/usr/bin/python3.11"),
+    ]
+    runs = detect_runs(procs, rules=rules)
+    assert [r.root[0] for r in runs] == [403]
+    with pytest.raises(RuleError, match="'ignore' must be true or false"):
+        parse_run_rules("runs:\n  - match: {tool: x}\n    ignore: maybe\n")

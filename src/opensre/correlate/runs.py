@@ -18,6 +18,12 @@
             service (tmux, screen, sshd, login, su, mosh-server). Kind "shell" for
             a shell script, "script" for the other interpreters.
 
+Never runs: our own processes (`opensre top` from a terminal is the observer,
+not a workload), a shell's start-up (scripts an interactive shell runs within
+STARTUP_S of its start: its rc files' helpers, such as pyenv-init), catalogue
+helpers hidden from tool lists, and what a user rule with `ignore: true`
+matches (by tool, exe path glob or argv regex: `exe_glob: '*/.pyenv/*'`).
+
 Outermost wins: once a process starts a run, its whole subtree belongs to that
 run (a make started by snakemake, a python script in a Slurm job). A cgroup run
 (slurm, container) also takes processes of its cgroup that are not in the first
@@ -33,6 +39,8 @@ keys are ignored, so the file may hold other sections):
       - match: {argv_regex: 'train\\.py'}   # at least one of tool, exe_glob, argv_regex
         name: "training {argv}"            # required; {tool}, {pid}, {argv} are filled in
         kind: training                     # optional, default "named"
+      - match: {exe_glob: '*/.pyenv/*'}
+        ignore: true                       # never a run (its subtree neither); no name
 
 A malformed file raises RuleError("FILE:LINE: message").
 """
@@ -63,6 +71,8 @@ UNATTRIBUTED = "unattributed"  # the task_id of a collected process that belongs
 TERMINAL_PARENTS = frozenset({"sshd", "sshd-session", "tmux", "tmux: server", "screen", "SCREEN", "login", "su",
                               "mosh-server", "dropbear", "zellij"})
 _NAME_ARGV = 60  # characters of argv in a generated run name
+STARTUP_S = 2.0  # scripts an interactive shell starts this soon after its own start are its start-up
+_IGNORED = -1    # owner of a subtree that is no run (ours, ignored by a rule)
 _HINT = "fix the file: the `runs:` format is documented in docs/correlation.md"
 
 
@@ -82,6 +92,7 @@ class RunRule:
     exe_glob: str | None = None
     argv_regex: re.Pattern | None = None
     where: str = ""  # FILE:LINE, for messages
+    ignore: bool = False  # a match is never a run, nor anything under it
 
     def hits(self, p: Process, tool: str) -> bool:
         if self.tool is not None and not fnmatch.fnmatchcase(tool, self.tool):
@@ -160,6 +171,11 @@ class _Detector:
                 return "shell" if c == "shell" else "script"
         return None
 
+    def ours(self, p: Process) -> bool:
+        """opensre itself (its CLI, whatever interpreter runs it): the observer."""
+        words = [_base(w) for w in p.argv[:3]]
+        return "opensre" in words or ("-m" in words and words[words.index("-m") + 1:][:1] == ["opensre"])
+
     def terminal(self, q: Process) -> bool:
         if q.tool in TERMINAL_PARENTS or q.comm in TERMINAL_PARENTS:
             return True
@@ -211,7 +227,7 @@ def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None =
             tool = corr.tool_of(p).tool
             for r in rules:
                 if r.hits(p, tool):
-                    return new_run(p, r.kind, r.run_name(p, tool))
+                    return _IGNORED if r.ignore else new_run(p, r.kind, r.run_name(p, tool))
             return None
 
         walk(tree.roots, by_rule)
@@ -220,6 +236,8 @@ def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None =
         k = key(p)
         if k in session:
             return None
+        if det.ours(p):
+            return _IGNORED
         g = None
         if p.slurm_job_id is not None:
             g = ("slurm", p.slurm_job_id)
@@ -239,7 +257,8 @@ def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None =
         par = tree.parent[k]
         if par is not None:
             s = det.script(p)
-            if s and det.terminal(tree.by_key[par]):
+            q = tree.by_key[par]
+            if s and det.terminal(q) and not corr.tool_of(p).excluded and not _startup(p, q, det):
                 return new_run(p, s, f"{s}: {_short_argv(p)}")
         return None
 
@@ -247,7 +266,7 @@ def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None =
 
     for p in tree.procs:  # by start time
         i = owner.get(key(p))
-        if i is not None:
+        if i is not None and i != _IGNORED:
             runs[i].members.append(key(p))
     for r in runs:
         if r.kind in ("slurm", "kubernetes", "container"):
@@ -259,6 +278,13 @@ def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None =
     runs = [r for r in runs if r.members]
     runs.sort(key=lambda r: (r.root[1], r.root[0]))
     return runs
+
+
+def _startup(p: Process, shell: Process, det: _Detector) -> bool:
+    """A script an interactive shell ran as part of its own start-up (its rc files)."""
+    if det.ident.category(_base(shell.argv[0].lstrip("-")) if shell.argv else "") != "shell":
+        return False  # a multiplexer or sshd: what it starts is the user's
+    return p.start_time_ns - shell.start_time_ns < STARTUP_S * 1e9
 
 
 def session_of(procs: list[Process], pid: int, at_ns: int) -> set[Key]:
@@ -279,7 +305,7 @@ def session_of(procs: list[Process], pid: int, at_ns: int) -> set[Key]:
 
 # ---------------------------------------------------------------- rule files
 
-_RULE_KEYS = ("match", "name", "kind")
+_RULE_KEYS = ("match", "name", "kind", "ignore")
 _MATCH_KEYS = ("tool", "exe_glob", "argv_regex")
 _PLACEHOLDERS = {"tool", "pid", "argv"}
 
@@ -316,9 +342,12 @@ def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
         for k in fields:
             if k not in _RULE_KEYS:
                 fail(lines[k], f"runs: unknown key {k!r} (expected {', '.join(_RULE_KEYS)})")
-        name = fields.get("name")
+        ignore = fields.get("ignore", False)
+        if not isinstance(ignore, bool):
+            fail(lines["ignore"], "runs: 'ignore' must be true or false")
+        name = fields.get("name", "ignored" if ignore else None)
         if not isinstance(name, str) or not name.strip():
-            fail(lines.get("name", line), "runs: a rule needs a 'name' (a non-empty string)")
+            fail(lines.get("name", line), "runs: a rule needs a 'name' (a non-empty string) or 'ignore: true'")
         try:
             used = {f for _, f, _, _ in string.Formatter().parse(name) if f is not None}
         except ValueError as e:
@@ -347,5 +376,5 @@ def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
             except RegexError as e:
                 fail(m["__lines__"]["argv_regex"], f"runs: invalid regex {mf['argv_regex']!r} ({e})")
         rules.append(RunRule(name=name, kind=kind, tool=mf.get("tool"), exe_glob=mf.get("exe_glob"),
-                             argv_regex=regex, where=f"{where}:{line}"))
+                             argv_regex=regex, where=f"{where}:{line}", ignore=ignore))
     return rules
