@@ -53,6 +53,8 @@ def test_snakemake_pipeline(tmp_path, store):
     for t in jobs:
         rule = next((r for r, want in RULES.items() if set(t["tools"]) == want), None)
         assert rule, (t["task_name"], t["tools"])
+        # named as the Snakefile names it, without --workflow: Snakemake's own job records
+        assert t["task_name"] == rule, (t["task_name"], rule)
         root_argv = " ".join(next(m for m in by_task[t["task_id"]] if m["pid"] == t["root_pid"])["argv"])
         sample = next((s for s in SAMPLES if f"/{s}." in root_argv or f" {s}." in root_argv), None)
         matched[(rule, sample)] = t

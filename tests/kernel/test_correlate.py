@@ -19,11 +19,13 @@ def export(store, what):
     return [json.loads(l) for l in out.splitlines()]
 
 
-def nextflow_workdir(base: Path, h: str, script: str) -> Path:
+def nextflow_workdir(base: Path, h: str, script: str, name: str | None = None) -> Path:
     d = base / "work" / h
     d.mkdir(parents=True)
-    # the shape Nextflow writes: .command.run sets up and runs .command.sh through bash
-    (d / ".command.run").write_text("#!/bin/bash\nset -e\n/bin/bash -ue .command.sh > .command.out\n"
+    # the shape Nextflow writes: .command.run (its header names the task) sets up and
+    # runs .command.sh through bash
+    head = f"# NEXTFLOW TASK: {name}\n" if name else ""
+    (d / ".command.run").write_text(f"#!/bin/bash\n{head}set -e\n/bin/bash -ue .command.sh > .command.out\n"
                                     "echo $? > .exitcode\n")
     (d / ".command.sh").write_text(f"#!/bin/bash -ue\n{script}\n")
     return d
@@ -31,15 +33,17 @@ def nextflow_workdir(base: Path, h: str, script: str) -> Path:
 
 def test_nextflow_task_layout(observe, store, tmp_path):
     (tmp_path / "in.txt").write_text("ACGT\n" * 50000)
-    dirs = [nextflow_workdir(tmp_path, NF_HASHES[0], f"gzip -c {tmp_path}/in.txt > out.gz; sort {tmp_path}/in.txt | uniq -c"),
+    dirs = [nextflow_workdir(tmp_path, NF_HASHES[0], f"gzip -c {tmp_path}/in.txt > out.gz; sort {tmp_path}/in.txt | uniq -c",
+                             name="COMPRESS (in)"),
             nextflow_workdir(tmp_path, NF_HASHES[1], f"wc -l {tmp_path}/in.txt; cat {tmp_path}/in.txt | tr A T > t.txt")]
     # a stand-in for the Nextflow JVM: it starts each task in its work dir, as the local executor does
     launcher = "; ".join(f"(cd {d} && /bin/bash -ue .command.run)" for d in dirs)
     observe(["bash", "-c", launcher], check_status=0)
     tasks = [t for t in export(store, "tasks") if t["kind"] == "task"]
     assert len(tasks) == 2 and all(t["engine"] == "nextflow" for t in tasks)
-    # named like Nextflow logs them: [2 hex/6 hex]
-    assert "[ab/cdef01]" in tasks[0]["task_name"] and "[7f/001122]" in tasks[1]["task_name"]
+    # named like Nextflow logs them: the process name and tag its .command.run states, [2 hex/6 hex]
+    assert tasks[0]["task_name"] == "COMPRESS (in) [ab/cdef01]", tasks[0]["task_name"]
+    assert "[7f/001122]" in tasks[1]["task_name"]  # no header: its tools name it
     assert tasks[0]["workdir"] == str(dirs[0]) and tasks[1]["workdir"] == str(dirs[1])
     assert {"gzip", "sort", "uniq"} <= set(tasks[0]["tools"])
     assert {"wc", "cat", "tr"} <= set(tasks[1]["tools"])

@@ -54,3 +54,16 @@ def test_a_shells_subshells_still_start_tasks():
              proc(14, 13, 5, ["gzip", "b"], parent_start=4)]
     c = Correlator(ToolIdentifier.from_files()).correlate("r", procs)
     assert sorted(t.process_count for t in c.tasks if t.kind == "task") == [2, 2]
+
+
+def test_show_caps_task_rows_and_keeps_failed_ones():
+    from opensre.model import Task
+    from opensre.report.summary import task_view
+
+    tasks = [Task(run_id="r", task_id=f"t{i:04d}", task_name=f"job{i}", engine="make", start_time_ns=i,
+                  end_time_ns=i + 10, cpu_ns=i, exit_code=1 if i == 3 else 0) for i in range(1, 1001)]
+    text = task_view(tasks, [], limit=50)
+    rows = [l for l in text.splitlines() if l[:1] == "t" and l[1:2].isdigit()]
+    assert len(rows) == 50 and "t0003" in text  # the failed one, though it has little CPU
+    assert "t1000" in text and "950 more tasks not shown" in text.splitlines()[-1]
+    assert rows == sorted(rows)  # still in start order

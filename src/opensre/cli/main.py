@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", type=int, default=80, help="command column width")
     s.add_argument("--timeline", action="store_true", help="per-process timeline of CPU, memory and waits")
     s.add_argument("--tree", action="store_true", help="the process tree instead of tasks and tools")
+    s.add_argument("--rows", type=_count, default=200, metavar="N",
+                   help="at most N task rows (failed and most CPU first; default 200)")
 
     e = sub.add_parser("export", help="export a run's records")
     common(e)
@@ -558,7 +560,7 @@ def cmd_show(args) -> int:
     else:
         tasks = store.tasks(run.run_id)
         if tasks:
-            print(task_view(tasks, store.tools(run.run_id)))
+            print(task_view(tasks, store.tools(run.run_id), limit=args.rows))
         else:
             print(process_tree(procs, width=args.width))
     return 0

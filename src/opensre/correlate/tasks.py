@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..model import Process, Task, ToolUse
+from .engines import EngineNames
 from .tools import ToolId, ToolIdentifier
 
 ENGINES_BY_CHILDREN = {"snakemake", "make", "gmake", "xargs", "parallel", "cromwell", "miniwdl", "nextflow"}
@@ -97,10 +98,12 @@ def _nf_workdir(p: Process) -> str | None:
 
 
 class Correlator:
-    def __init__(self, identifier: ToolIdentifier):
+    def __init__(self, identifier: ToolIdentifier, engine_files: bool = True):
+        """engine_files: name tasks from the engines' own bookkeeping (engines.py)."""
         self.ident = identifier
         self._cache: dict[tuple, ToolId] = {}
         self._shell: dict[str, bool] = {}
+        self.names = EngineNames() if engine_files else None
 
     def is_shell(self, tool: str) -> bool:
         v = self._shell.get(tool)
@@ -205,11 +208,27 @@ class Correlator:
                 root = next((r for r in tree.roots if owner[key(r)] is None), None)
             eng, wd = roots.get(rk, (engine_name, None)) if rk is not None else (engine_name, None)
             t = _task(run_id, tid, eng, ms, root, uses, wd)
+            if rk is not None and self.names is not None:
+                self._engine_name(t, eng, root, execs.get(rk) or [root.argv], wd)
             if rk is None:
                 t.kind = "engine"
                 t.task_name = f"{engine_name} (engine)" if engine_name != "generic" else "(run root)"
             tasks.append(t)
         return Correlation(tasks, tools, task_of)
+
+    def _engine_name(self, t: Task, engine: str, root: Process, argvs: list[list[str]], wd: str | None) -> None:
+        """The name the engine gave the job, where it wrote one down."""
+        if engine == "snakemake":
+            for argv in argvs:
+                rule = self.names.snakemake_rule(root.cwd, argv)
+                if rule:
+                    t.task_name = rule
+                    return
+        elif engine == "nextflow" and wd:
+            name = self.names.nextflow_task(wd)
+            if name:
+                m = _NF_WORK.search(wd)
+                t.task_name = f"{name} [{m.group(1)[:9] if m else os.path.basename(wd)}]"
 
     def _tool_uses(self, run_id, tid, ms, tree, tool, owner, rk) -> list[ToolUse]:
         """One invocation per exec'd process that is a real tool (not a shell,

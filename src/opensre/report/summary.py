@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..model import Process, Run
+from ..model import Process, Run, failed
 from ..term import term
 
 
@@ -139,11 +139,20 @@ def process_tree(procs: list[Process], width: int = 60) -> str:
     return "\n".join(out)
 
 
-def task_view(tasks, tools, width: int = 100) -> str:
-    """run -> task -> tool, with per-level totals."""
+def task_view(tasks, tools, width: int = 100, limit: int | None = None) -> str:
+    """run -> task -> tool, with per-level totals. `limit`: at most that many task
+    rows, failed, OOM-killed and unfinished ones first, then the most CPU, shown
+    in start order; the cut is said on the last line."""
     by_task = defaultdict(list)
     for u in tools:
         by_task[u.task_id].append(u)
+    cut = 0
+    if limit is not None and len(tasks) > limit:
+        keep = sorted(tasks, key=lambda t: (not (failed(t.exit_code, t.exit_signal) or t.oom_killed
+                                              or t.end_time_ns is None), -t.cpu_ns))
+        kept = {id(t) for t in keep[:limit]}
+        cut = len(tasks) - limit
+        tasks = [t for t in tasks if id(t) in kept]
     # PEAK MEM: the largest sum of its live processes' RSS; PEAK RSS: its largest single process
     hdr = (f"{'TASK':<6} {'NAME':<34} {'ENGINE':<10} {'PROCS':>5} {'WALL':>9} {'CPU':>9} {'PEAK MEM':>10} "
            f"{'PEAK RSS':>10} {'READ':>9} {'WRITE':>9} {'EXIT':>6}")
@@ -164,4 +173,7 @@ def task_view(tasks, tools, width: int = 100) -> str:
         extra = len(by_task.get(t.task_id, [])) - 8
         if extra > 0:
             out.append(f"{'':<6}   └ … {extra} more tool invocations")
+    if cut:
+        out.append(f"… {cut:,} more tasks not shown (failed, OOM-killed and unfinished ones first, then the most "
+                   f"CPU; `--rows N` for more, `opensre export --what tasks` for all)")
     return "\n".join(out)
