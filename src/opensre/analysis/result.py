@@ -46,7 +46,7 @@ class TaskFacts:
     exit_signal: int | None
     oom_killed: bool
     oom_limit_bytes: int | None      # the memcg limit at the OOM kill
-    parallel_efficiency: float | None = None  # CPU time / (wall x CPUs given, else threads run)
+    parallel_efficiency: float | None = None  # CPU time / (wall x max(CPUs given or threads, peak cores)) <= 1
     host_memory_pressure: float | None = None  # host PSI memory "some" stall share over the task's span
     given: Given = field(default_factory=Given)
     size_flags: list[dict] = field(default_factory=list)  # [{flag, text, cpus|memory_bytes}] from argv
