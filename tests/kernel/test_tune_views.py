@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -42,3 +43,52 @@ def test_a_pipelines_parallel_efficiency_never_exceeds_one(observe, store, tmp_p
     for f in res["findings"]:
         pe = f["evidence"].get("parallel_efficiency")
         assert pe is None or pe <= 1.0, f
+
+
+def _sort_tool(tmp_path, version: str):
+    d = tmp_path / f"coreutils-{version}" / "bin"
+    d.mkdir(parents=True)
+    shutil.copy("/usr/bin/sort", d / "sort")
+    return d / "sort"
+
+
+def _numbers(path, mib: int) -> None:
+    with open(path, "w") as f:
+        i = 0
+        while f.tell() < mib << 20:
+            f.write(f"{(i * 2654435761) % 1000003}\n")
+            i += 1
+
+
+def test_compare_reports_on_the_after_run_and_says_what_changed(observe, store, tmp_path):
+    """`tune --compare A B`: findings, recommendations and tasks are B's (the after
+    run), A is the baseline; per task type it says what changed: the tool's
+    executable (a version in its path), a new flag, how much it read."""
+    old, new = _sort_tool(tmp_path, "9.1"), _sort_tool(tmp_path, "9.4")
+    _numbers(tmp_path / "small.txt", 2)
+    _numbers(tmp_path / "big.txt", 12)
+    for name, recipe in (("a", f"{old} -S 64M {tmp_path}/small.txt"),
+                         ("b", f"{new} -S 64M --parallel=2 {tmp_path}/big.txt")):
+        mk = tmp_path / f"{name}.mk"
+        mk.write_text(f"all:\n\t{recipe} > /dev/null\n")
+        observe(["make", "-f", str(mk)], "--name", name, check_status=0)
+    ids = {r.split()[-1]: r.split()[0] for r in cli(store, "runs").stdout.splitlines()[1:]}
+    res = tune(store, "--compare", "a", "b")
+    assert res["run_ids"] == [ids["b"]]
+    assert res["options"]["baseline"] == [ids["a"]]
+    assert res["tasks"] and {t["run_id"] for t in res["tasks"]} == {ids["b"]}
+    assert all(f["run_id"] == ids["b"] for f in res["findings"] + res["tool_findings"])
+    assert all(r["evidence"]["runs"] == 1 for r in res["recommendations"])
+    (sort_rec,) = [r for r in res["recommendations"] if r["task_type"] == "sort"]
+    (b_task,) = [t for t in res["tasks"] if t["task_type"] == "sort"]
+    assert sort_rec["evidence"]["peak_rss_bytes_max"] == b_task["peak_rss_bytes"]
+    ch = {(c["task_type"], c["kind"]): c for c in res["changes"]}
+    exe = ch[("sort", "exe")]
+    assert exe["before"] == [str(old)] and exe["after"] == [str(new)] and "9.1 -> 9.4" in exe["message"]
+    flag = ch[("sort", "flags")]
+    assert flag["flag"] == "--parallel" and flag["change"] == "added" and flag["after"] == ["--parallel=2"]
+    assert "-S" not in {c.get("flag") for c in res["changes"]}  # unchanged: not listed
+    inp = ch[("sort", "input")]
+    assert inp["after"] >= 5 * inp["before"] >= 5 * (2 << 20)  # 12 MiB read against 2 MiB (at least once each)
+    text = cli(store, "tune", "--compare", "a", "b").stdout
+    assert f"tune: 1 run(s) {ids['b']}" in text and f"against {ids['a']}" in text and "new --parallel=2" in text

@@ -34,3 +34,16 @@ def test_parallel_efficiency_counts_a_pipelines_concurrent_cpu():
     assert efficiency(facts(cpu_ns=10 * S, peak_cores=1.0, given=Given(cpus=8, cpus_source="argv -t 8"))) == 0.125
     assert efficiency(facts(cpu_ns=5 * S, max_threads=4, peak_cores=1.0)) == 0.125
     assert efficiency(facts(wall_ns=0)) is None
+
+
+def test_flags_of_a_command_line_leave_out_file_names():
+    from opensre.analysis.changes import flags, version_of
+
+    assert flags(["samtools", "sort", "-m", "1M", "-@", "2", "-o", "out/x.bam", "in.bam"]) == \
+        [("-m", "1M"), ("-@", "2"), ("-o", None)]
+    assert flags(["sort", "--parallel=2", "-S", "64M", "-n", "f.txt"]) == \
+        [("--parallel", "2"), ("-S", "64M"), ("-n", None)]
+    assert flags(["tool", "--offset", "-5", "-"]) == [("--offset", "-5")]
+    assert version_of("/opt/samtools-1.19.2/bin/samtools") == "1.19.2"
+    assert version_of("/home/u/envs/bcftools=1.17/bin/bcftools") == "1.17"
+    assert version_of("/usr/bin/sort") is None

@@ -110,6 +110,7 @@ class TuneResult:
     host: dict | None = None
     options: dict = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)  # [{run_id, status, exit_code, exit_signal, failed}]
+    changes: list[dict] | None = None  # with a comparison: what changed per task type (analysis/changes.py)
 
     def to_json(self) -> dict:
         d = {"schema_version": SCHEMA_VERSION, "run_ids": self.run_ids, "runs": self.runs, "host": self.host,
@@ -121,4 +122,5 @@ class TuneResult:
              "cost": self.cost}
         if self.comparison is not None:
             d["comparison"] = [asdict(c) for c in self.comparison]
+            d["changes"] = self.changes or []
         return d

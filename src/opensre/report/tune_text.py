@@ -45,6 +45,9 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
     head = f"tune: {len(result.run_ids)} run(s) " + ", ".join(r[:12] for r in result.run_ids)
     if result.host:
         head += f" on {result.host['hostname']} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
+    base = (result.options or {}).get("baseline") or []
+    if base:
+        head += " against " + ", ".join(r[:12] for r in base[:5]) + (", ..." if len(base) > 5 else "")
     con.print(head)
     for r in getattr(result, "runs", None) or ():
         if r.get("failed"):
@@ -106,6 +109,14 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
                 verdict = "only in " + ("after" if d.n_before == 0 else "before")
             t.add_row(d.task_type, d.metric, b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
         con.print(t)
+        changed = getattr(result, "changes", None) or []
+        if changed:
+            t = Table(title="What changed per task type (before -> after)", title_justify="left")
+            for c in ("task type", "what", "change"):
+                t.add_column(c, overflow="fold")
+            for ch in changed:
+                t.add_row(ch["task_type"], ch["kind"], ch["message"])
+            con.print(t)
 
     if result.cost:
         c = result.cost

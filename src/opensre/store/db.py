@@ -457,6 +457,21 @@ class Store:
             f"UNION SELECT p.task_id, p.argv FROM processes p WHERE {where} AND p.task_id IS NOT NULL "
             "AND p.exec_count = 0 AND p.observed_since_ns IS NOT NULL", (parent, *args, *args))
 
+    def task_tool_commands(self, run_id: str) -> Iterator[tuple]:
+        """Each tool use with its process's executable and argv (JSON, as stored:
+        bounded, redacted): (task_id, tool, subcommand, exe, argv)."""
+        parent = self._parent(run_id) or run_id
+        yield from self.db.execute(
+            "SELECT u.task_id, u.tool, u.subcommand, p.exe, p.argv FROM tools u LEFT JOIN processes p "
+            "ON p.run_id=? AND p.pid=u.pid AND p.start_time_ns=u.start_time_ns WHERE u.run_id=? "
+            "ORDER BY u.task_id, u.start_time_ns", (parent, run_id))
+
+    def task_bytes_read(self, run_id: str) -> Iterator[tuple[str, int]]:
+        """(task_id, bytes read at the syscall level) per task: what its processes read."""
+        where, args = self._members(run_id)
+        yield from self.db.execute(f"SELECT p.task_id, SUM(p.rchar) FROM processes p WHERE {where} "
+                                   "AND p.task_id IS NOT NULL GROUP BY p.task_id", args)
+
     def tool_waits(self, run_id: str) -> Iterator[tuple]:
         """Each tool use with its exec'd process's waits and threads: (task_id, tool,
         subcommand, pid, start, end, cpu_ns, peak_rss, exit_code, exit_signal, runq, blocked,
