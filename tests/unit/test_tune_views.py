@@ -1,7 +1,7 @@
 """Every view tells the same truth (issue 13, items 4-7 and 11): parallel
 efficiency, `tune --compare`, cost on the observed host, configs that apply,
 removing runs. Pure parts here; the same code on real runs in
-tests/kernel/test_tune_views.py."""
+tests/kernel/test_views_real.py."""
 
 from __future__ import annotations
 
@@ -47,3 +47,20 @@ def test_flags_of_a_command_line_leave_out_file_names():
     assert version_of("/opt/samtools-1.19.2/bin/samtools") == "1.19.2"
     assert version_of("/home/u/envs/bcftools=1.17/bin/bcftools") == "1.17"
     assert version_of("/usr/bin/sort") is None
+
+
+def test_instance_types_architecture_and_shape():
+    from opensre.analysis.cost import arch_of_type, cheapest_fit, host_arch, instance, shape_differences
+    from opensre.model import Host
+
+    assert [arch_of_type(t) for t in ("c7g.large", "m6gd.xlarge", "c6gn.large", "t4g.small", "m7i-flex.large",
+                                      "c6a.large", "m5.large", "g5.xlarge", "g5g.xlarge")] == \
+        ["arm64"] * 4 + ["x86_64"] * 4 + ["arm64"]
+    assert cheapest_fit(2, 1 << 30, "x86_64").arch == "x86_64"
+    assert cheapest_fit(2, 1 << 30, "arm64").arch == "arm64"
+    host = Host("h", "vm", cpus=2, mem_bytes=8 << 30, arch="x86_64")
+    assert shape_differences(instance("m5.large"), host) == []  # 2 vCPUs, 8 GiB, x86_64
+    assert shape_differences(instance("c7g.xlarge"), host) == ["4 vCPUs, the host had 2", "8 GiB, the host had 8.0 GiB"
+                                                               ][:1] + ["arm64, the host was x86_64"]
+    assert host_arch(Host("h", "vm", kernel="6.1.0-18-arm64")) == "arm64"  # stored before the arch column
+    assert host_arch(Host("h", "vm", kernel="6.18.44-fc-v1147")) is None

@@ -123,6 +123,8 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
         con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({c['price_source']}): run ${c['run_usd']:.4f}, "
                   f"used by tasks ${c['used_usd']:.4f}, idle share {100 * c['idle_share']:.0f}% "
                   f"(${c['idle_usd']:.4f})")
+        if c.get("shape_note"):
+            con.print(f"  [bold yellow]note:[/] {c['shape_note']}")
         for s in c.get("savings", []):
             con.print(f"  {s['task_type']}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
         if c.get("instance_suggestion"):

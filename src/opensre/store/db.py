@@ -114,8 +114,9 @@ class Store:
     # -- writes -----------------------------------------------------------------
     def put_host(self, h: Host) -> None:
         with self._tx():
-            self.db.execute("INSERT OR REPLACE INTO hosts VALUES (?,?,?,?,?,?,?)",
-                            (h.host_id, h.hostname, h.machine_id, h.boot_id, h.kernel, h.cpus, h.mem_bytes))
+            self.db.execute("INSERT OR REPLACE INTO hosts (host_id, hostname, machine_id, boot_id, kernel, cpus, "
+                            "mem_bytes, arch) VALUES (?,?,?,?,?,?,?,?)",
+                            (h.host_id, h.hostname, h.machine_id, h.boot_id, h.kernel, h.cpus, h.mem_bytes, h.arch))
 
     def put_run(self, r: Run) -> None:
         row = _run_row(r)
@@ -496,7 +497,11 @@ class Store:
 
     def host(self, host_id: str) -> Host | None:
         r = self.db.execute("SELECT * FROM hosts WHERE host_id=?", (host_id,)).fetchone()
-        return Host(**dict(r)) if r else None
+        if r is None:
+            return None
+        d = dict(r)
+        d["arch"] = d.get("arch") or ""  # an older store has no architecture
+        return Host(**d)
 
     def close(self) -> None:
         self.db.close()

@@ -92,3 +92,25 @@ def test_compare_reports_on_the_after_run_and_says_what_changed(observe, store, 
     assert inp["after"] >= 5 * inp["before"] >= 5 * (2 << 20)  # 12 MiB read against 2 MiB (at least once each)
     text = cli(store, "tune", "--compare", "a", "b").stdout
     assert f"tune: 1 run(s) {ids['b']}" in text and f"against {ids['a']}" in text and "new --parallel=2" in text
+
+
+def test_cost_of_a_named_type_uses_the_observed_host(observe, store):
+    """--instance-type prices the run, but the run had the host's CPUs: the idle share
+    is the same as with that price per hour; the type's other shape is said; the
+    suggestion has the host's architecture."""
+    observe([PY, WL, "burn", "1.5"], "--name", "cost", check_status=0)
+    ncpu = os.cpu_count()
+    itype = "m5.xlarge" if ncpu != 4 else "m5.2xlarge"
+    named = tune(store, "cost", "--instance-type", itype)["cost"]
+    from opensre.analysis.cost import instance
+
+    it = instance(itype)
+    same = tune(store, "cost", "--price-per-hour", str(it.usd_per_hour))["cost"]
+    assert named["host_cpus"] == ncpu == same["host_cpus"]
+    assert named["idle_share"] == same["idle_share"] and named["used_usd"] == same["used_usd"]
+    assert named["instance"]["vcpus"] == it.vcpus and named["instance"]["matches_host"] is False
+    assert f"{it.vcpus} vCPUs, the host had {ncpu}" in named["shape_note"]
+    arch = {"aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    assert named["host_arch"] == arch and named["instance_suggestion"]["arch"] == arch
+    text = cli(store, "tune", "cost", "--instance-type", itype).stdout
+    assert "differs from the observed host" in text
