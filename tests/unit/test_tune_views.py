@@ -64,3 +64,35 @@ def test_instance_types_architecture_and_shape():
                                                                ][:1] + ["arm64, the host was x86_64"]
     assert host_arch(Host("h", "vm", kernel="6.1.0-18-arm64")) == "arm64"  # stored before the arch column
     assert host_arch(Host("h", "vm", kernel="6.18.44-fc-v1147")) is None
+
+
+def test_k8s_snippet_is_kubernetes_objects_that_validate_strictly(tmp_path):
+    """--emit k8s: Job patches that the real validator accepts with --strict, one per
+    task type, names valid and unique, the task type kept, and how to apply them."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from opensre.analysis import emit
+    from opensre.analysis.result import TuneResult
+    from opensre.analysis.rightsize import recommend
+
+    types = ("align", "bwa mem | samtools view", "Bwa-Mem  samtools view", "x" * 80, "ΣΣ")
+    ts = [facts(task_id=f"t{i}", task_type=t, task_name=t, cpu_ns=20 * S, max_threads=4, peak_rss_bytes=3 << 30)
+          for i, t in enumerate(types)]
+    text = emit(TuneResult(["r1"], ts, [], [], recommend(ts)), "k8s")
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert len(docs) == len(types) and all(d["apiVersion"] == "batch/v1" and d["kind"] == "Job" for d in docs)
+    names = [d["metadata"]["name"] for d in docs]
+    assert len(set(names)) == len(names) and all(0 < len(n) <= 63 for n in names)
+    assert sorted(d["metadata"]["annotations"]["opensre.io/task-type"] for d in docs) == sorted(types)
+    assert "kubectl apply -k" in text and "kubectl patch" in text
+    f = tmp_path / "k8s.yaml"
+    f.write_text(text)
+    kv = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
+    p = subprocess.run([kv, "--strict", str(f)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("passed") == len(types), p.stdout

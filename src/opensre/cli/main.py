@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
     rp.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
     rp.add_argument("--compare", metavar="RUN_B", help="a second run: side-by-side per task type")
+    rp.add_argument("--workflow", metavar="FILE",
+                    help="the Snakefile (as tune --workflow): rule names, threads and resources it asks for")
     rprice = rp.add_mutually_exclusive_group()
     rprice.add_argument("--price-per-hour", type=_positive_float, metavar="USD", help="what the host costs per hour")
     rprice.add_argument("--instance-type", metavar="TYPE", help="an AWS instance type (bundled on-demand prices)")
@@ -531,7 +533,12 @@ def cmd_tune(args) -> int:
 
 def cmd_report(args) -> int:
     store = _store(args, readonly=True)
-    opts = {k: v for k, v in (("price_per_hour", args.price_per_hour), ("instance_type", args.instance_type)) if v}
+    opts = {k: v for k, v in (("price_per_hour", args.price_per_hour), ("instance_type", args.instance_type),
+                              ("workflow", args.workflow)) if v}
+    if args.workflow:  # a file that cannot be read fails here, not as a note inside the report
+        from ..analysis.workflow import read_snakefile
+
+        read_snakefile(args.workflow)
     _write_report(store, args.run, args.output, args.compare, opts)
     return 0
 
