@@ -12,6 +12,8 @@ __all__ = [
     "RuleError",
     "UsageError",
     "ReportError",
+    "RunStillRunning",
+    "CommandNotStarted",
 ]
 
 
@@ -74,6 +76,18 @@ class UsageError(OpenSREError):
 
 class ReportError(OpenSREError):
     """A report cannot be written (the output file)."""
+
+
+class RunStillRunning(OpenSREError):
+    """A run whose collector is still at work: not yet analysable, not removable."""
+
+
+class CommandNotStarted(OpenSREError):
+    """`run`'s command could not be executed (not found, not executable): nothing ran."""
+
+    def __init__(self, message: str, exit_status: int = 127):
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def verifier_tail(log: str, lines: int = 3) -> str:

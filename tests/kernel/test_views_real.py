@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 
 from conftest import WORKLOADS, opensre_cmd
 
@@ -114,3 +116,78 @@ def test_cost_of_a_named_type_uses_the_observed_host(observe, store):
     assert named["host_arch"] == arch and named["instance_suggestion"]["arch"] == arch
     text = cli(store, "tune", "cost", "--instance-type", itype).stdout
     assert "differs from the observed host" in text
+
+
+def _rows(store, run_id: str) -> dict[str, int]:
+    db = sqlite3.connect(store)
+    try:
+        out = {t: db.execute(f"SELECT COUNT(*) FROM {t} WHERE run_id=?", (run_id,)).fetchone()[0]
+               for t in ("runs", "processes", "execs", "samples", "events", "host_samples", "tasks", "tools",
+                         "task_aggregates")}
+    finally:
+        db.close()
+    return out
+
+
+def test_a_command_that_cannot_start_exits_127_and_leaves_no_run(observe, store, tmp_path):
+    o = observe(["no-such-cmd-opensre-test", "x"])
+    assert o.returncode == 127 and o.stderr == "opensre: no-such-cmd-opensre-test: command not found\n", o.stderr
+    f = tmp_path / "not-executable"
+    f.write_text("#!/bin/sh\n")
+    o = observe([str(f)])
+    assert o.returncode == 126 and o.stderr.count("\n") == 1 and "Permission denied" in o.stderr, o.stderr
+    assert cli(store, "runs").stdout.strip() == "no runs yet"
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT COUNT(*) FROM processes").fetchone()[0] == 0  # no run of opensre's own fork
+    db.close()
+
+
+def test_runs_rm_and_prune_remove_a_run_and_everything_of_it(observe, store):
+    observe([PY, WL, "burn", "1.5"], "--name", "a", check_status=0)
+    observe([PY, WL, "burn", "1.2"], "--name", "b", check_status=0)
+    ids = {r.split()[-1]: r.split()[0] for r in cli(store, "runs").stdout.splitlines()[1:]}
+    before_a, before_b = _rows(store, ids["a"]), _rows(store, ids["b"])
+    assert before_a["samples"] and before_a["tasks"] and before_a["processes"] and before_a["task_aggregates"]
+    p = cli(store, "runs", "rm", "a", "no-such-run", check=None)  # every name resolves first: nothing goes
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and _rows(store, ids["a"]) == before_a
+    p = cli(store, "runs", "rm", "a")
+    assert p.stdout.startswith(f"removed run {ids['a']} a:")
+    assert set(_rows(store, ids["a"]).values()) == {0}
+    assert _rows(store, ids["b"]) == before_b  # the other run untouched, still analysable
+    assert tune(store, "b")["run_ids"] == [ids["b"]]
+    # prune: b made 40 days old, a new run c stays
+    observe(["true"], "--name", "c", check_status=0)
+    db = sqlite3.connect(store)
+    db.execute("UPDATE runs SET start_time_ns = start_time_ns - ? WHERE run_id=?", (40 * 86400 * 10**9, ids["b"]))
+    db.commit()
+    db.close()
+    dry = cli(store, "prune", "--older-than", "30d", "--dry-run")
+    assert dry.stdout == f"would remove run {ids['b']} b\n" and _rows(store, ids["b"]) == before_b
+    cli(store, "prune", "--older-than", "30d")
+    assert set(_rows(store, ids["b"]).values()) == {0}
+    assert [r.split()[-1] for r in cli(store, "runs").stdout.splitlines()[1:]] == ["c"]
+    bad = cli(store, "prune", "--older-than", "30", check=None)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_running_run_is_neither_tuned_nor_removed(store, tmp_path):
+    p = subprocess.Popen(opensre_cmd() + ["run", "-q", "--store", str(store), "--name", "long", "--", "sleep", "8"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = cli(store, "runs", check=None).stdout if store.exists() else ""
+            if " running " in out:
+                break
+            time.sleep(0.2)
+        (rid,) = [line.split()[0] for line in out.splitlines() if " running " in line]
+        t = cli(store, "tune", rid, "--format", "json", check=None)
+        assert t.returncode == 1 and t.stdout == "" and t.stderr.count("\n") == 1, t
+        assert "still running" in t.stderr
+        r = cli(store, "runs", "rm", rid, check=None)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and "still running" in r.stderr
+        pr = cli(store, "prune", "--older-than", "0s")
+        assert f"kept run {rid}: still running" in pr.stderr and _rows(store, rid)["runs"] == 1
+    finally:
+        assert p.wait(timeout=60) == 0, p.stderr.read()
+    assert tune(store, rid)["run_ids"] == [rid]  # once ended

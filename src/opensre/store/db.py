@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import StoreError
+from ..errors import RunStillRunning, StoreError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -210,6 +210,64 @@ class Store:
             self.db.executemany(f"INSERT INTO tools ({','.join(uf)}) VALUES ({','.join('?' * len(uf))})", urows)
             self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
                                 [(tid, parent_run_id, k[0], k[1]) for k, tid in task_of.items()])
+
+    # tables holding a run's records, keyed by run_id (task_aggregates has no REFERENCES)
+    _RUN_TABLES = ("execs", "samples", "events", "host_samples", "tools", "task_aggregates", "tasks", "processes")
+
+    def delete_run(self, run_id: str, unattributed: str = "unattributed", *, own: bool = False) -> dict[str, int]:
+        """Remove a run and everything of it, in one transaction: its processes, execs,
+        samples, events, host samples, tasks, tools and aggregates; for a host-wide
+        collection the runs detected in it too; for a detected run its tasks and tools
+        (its processes belong to the collection: they become `unattributed`). Hosts no
+        run points at any more go too. Refuses a run that is still running (`own`: the
+        caller is that run's collector, giving it up). Returns the rows removed per table."""
+        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}", "list runs with `opensre runs`")
+        run = _run(row)
+        if run.status == "running" and not own:
+            raise RunStillRunning(f"run {run.run_id} is still running (collector pid {run.collector_pid})",
+                                  "remove it once it has ended")
+        ids = [run.run_id] + ([r[0] for r in self.db.execute("SELECT run_id FROM runs WHERE parent_run_id=?",
+                                                              (run.run_id,))] if self._version >= 5 else [])
+        marks = ",".join("?" * len(ids))
+        n: dict[str, int] = {}
+        with self._tx():
+            if run.parent_run_id:
+                c = self.db.execute("UPDATE processes SET task_id=? WHERE run_id=? AND task_id IN "
+                                    "(SELECT task_id FROM tasks WHERE run_id=?)",
+                                    (unattributed, run.parent_run_id, run.run_id))
+                n["processes_unattributed"] = c.rowcount
+            for table in self._RUN_TABLES:
+                if table == "task_aggregates" and self._version < 10:
+                    continue
+                n[table] = self.db.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids).rowcount
+            n["runs"] = self.db.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", ids).rowcount
+            n["hosts"] = self.db.execute("DELETE FROM hosts WHERE host_id NOT IN "
+                                         "(SELECT host_id FROM runs WHERE host_id IS NOT NULL)").rowcount
+        self._parents.clear()
+        from .live import live_dir
+
+        try:
+            (live_dir(self.path) / f"{run.run_id}.json").unlink()
+        except OSError:
+            pass
+        return n
+
+    def runs_older_than(self, t_ns: int) -> list[Run]:
+        """Runs of their own (not detected in a collection: those go with it) started
+        before `t_ns`, oldest first."""
+        where = " AND parent_run_id IS NULL" if self._version >= 5 else ""
+        return [_run(r) for r in self.db.execute(
+            f"SELECT * FROM runs WHERE start_time_ns < ?{where} ORDER BY start_time_ns", (t_ns,))]
+
+    def vacuum(self) -> None:
+        """Give the space of removed rows back to the file system (rewrites the file)."""
+        try:
+            self.db.execute("VACUUM")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot vacuum store {self.path}: {e}", "free disk space (VACUUM needs a copy's worth)") \
+                from None
 
     def _task_cols(self) -> str:
         if self._tcols is None:
