@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import WORKLOADS, opensre_cmd
 
 WL = str(WORKLOADS / "tune_wl.py")
@@ -35,10 +37,15 @@ def test_a_pipelines_parallel_efficiency_never_exceeds_one(observe, store, tmp_p
     efficiency is of the cores it used at once, never above 1."""
     mk = tmp_path / "Makefile"
     mk.write_text(f"all:\n\t{PY} {WL} burn 2.5 | {PY} {WL} burn 2.5 >/dev/null\n")
-    observe(["make", "-f", str(mk)], "--name", "pipe", check_status=0)
-    res = tune(store, "pipe")
-    (task,) = [t for t in res["tasks"] if t["cpu_ns"] > 4e9]
-    assert task["max_threads"] == 1 and task["cpu_ns"] / task["wall_ns"] > 1.05, task  # ran concurrently
+    for attempt in range(3):  # the two must get more than one core between them: a busy host may not give it
+        observe(["make", "-f", str(mk)], "--name", f"pipe{attempt}", check_status=0)
+        res = tune(store, f"pipe{attempt}")
+        (task,) = [t for t in res["tasks"] if t["cpu_ns"] > 4e9]
+        if task["cpu_ns"] / task["wall_ns"] > 1.05:
+            break
+    else:
+        pytest.skip(f"the host was too busy for the pipe's two processes to run at once: {task}")
+    assert task["max_threads"] == 1, task
     assert 0 < task["parallel_efficiency"] <= 1.0, task
     # the cores it ran at once bound it: CPU / (wall x peak cores)
     assert task["parallel_efficiency"] <= round(task["cpu_ns"] / (task["wall_ns"] * task["peak_cores"]), 3) + 0.001
@@ -69,17 +76,17 @@ def test_compare_reports_on_the_after_run_and_says_what_changed(observe, store, 
     old, new = _sort_tool(tmp_path, "9.1"), _sort_tool(tmp_path, "9.4")
     _numbers(tmp_path / "small.txt", 2)
     _numbers(tmp_path / "big.txt", 12)
-    for name, recipe in (("a", f"{old} -S 64M {tmp_path}/small.txt"),
-                         ("b", f"{new} -S 64M --parallel=2 {tmp_path}/big.txt")):
+    for name, recipe in (("old", f"{old} -S 64M {tmp_path}/small.txt"),
+                         ("new", f"{new} -S 64M --parallel=2 {tmp_path}/big.txt")):
         mk = tmp_path / f"{name}.mk"
         mk.write_text(f"all:\n\t{recipe} > /dev/null\n")
         observe(["make", "-f", str(mk)], "--name", name, check_status=0)
     ids = {r.split()[-1]: r.split()[0] for r in cli(store, "runs").stdout.splitlines()[1:]}
-    res = tune(store, "--compare", "a", "b")
-    assert res["run_ids"] == [ids["b"]]
-    assert res["options"]["baseline"] == [ids["a"]]
-    assert res["tasks"] and {t["run_id"] for t in res["tasks"]} == {ids["b"]}
-    assert all(f["run_id"] == ids["b"] for f in res["findings"] + res["tool_findings"])
+    res = tune(store, "--compare", "old", "new")
+    assert res["run_ids"] == [ids["new"]]
+    assert res["options"]["baseline"] == [ids["old"]]
+    assert res["tasks"] and {t["run_id"] for t in res["tasks"]} == {ids["new"]}
+    assert all(f["run_id"] == ids["new"] for f in res["findings"] + res["tool_findings"])
     assert all(r["evidence"]["runs"] == 1 for r in res["recommendations"])
     (sort_rec,) = [r for r in res["recommendations"] if r["task_type"] == "sort"]
     (b_task,) = [t for t in res["tasks"] if t["task_type"] == "sort"]
@@ -92,8 +99,8 @@ def test_compare_reports_on_the_after_run_and_says_what_changed(observe, store, 
     assert "-S" not in {c.get("flag") for c in res["changes"]}  # unchanged: not listed
     inp = ch[("sort", "input")]
     assert inp["after"] >= 5 * inp["before"] >= 5 * (2 << 20)  # 12 MiB read against 2 MiB (at least once each)
-    text = cli(store, "tune", "--compare", "a", "b").stdout
-    assert f"tune: 1 run(s) {ids['b']}" in text and f"against {ids['a']}" in text and "new --parallel=2" in text
+    text = cli(store, "tune", "--compare", "old", "new").stdout
+    assert f"tune: 1 run(s) {ids['new']}" in text and f"against {ids['old']}" in text and "new --parallel=2" in text
 
 
 def test_cost_of_a_named_type_uses_the_observed_host(observe, store):
@@ -143,29 +150,29 @@ def test_a_command_that_cannot_start_exits_127_and_leaves_no_run(observe, store,
 
 
 def test_runs_rm_and_prune_remove_a_run_and_everything_of_it(observe, store):
-    observe([PY, WL, "burn", "1.5"], "--name", "a", check_status=0)
-    observe([PY, WL, "burn", "1.2"], "--name", "b", check_status=0)
+    observe([PY, WL, "burn", "1.5"], "--name", "one", check_status=0)
+    observe([PY, WL, "burn", "1.2"], "--name", "two", check_status=0)
     ids = {r.split()[-1]: r.split()[0] for r in cli(store, "runs").stdout.splitlines()[1:]}
-    before_a, before_b = _rows(store, ids["a"]), _rows(store, ids["b"])
+    before_a, before_b = _rows(store, ids["one"]), _rows(store, ids["two"])
     assert before_a["samples"] and before_a["tasks"] and before_a["processes"] and before_a["task_aggregates"]
-    p = cli(store, "runs", "rm", "a", "no-such-run", check=None)  # every name resolves first: nothing goes
-    assert p.returncode == 1 and p.stderr.count("\n") == 1 and _rows(store, ids["a"]) == before_a
-    p = cli(store, "runs", "rm", "a")
-    assert p.stdout.startswith(f"removed run {ids['a']} a:")
-    assert set(_rows(store, ids["a"]).values()) == {0}
-    assert _rows(store, ids["b"]) == before_b  # the other run untouched, still analysable
-    assert tune(store, "b")["run_ids"] == [ids["b"]]
-    # prune: b made 40 days old, a new run c stays
-    observe(["true"], "--name", "c", check_status=0)
+    p = cli(store, "runs", "rm", "one", "no-such-run", check=None)  # every name resolves first: nothing goes
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and _rows(store, ids["one"]) == before_a
+    p = cli(store, "runs", "rm", "one")
+    assert p.stdout.startswith(f"removed run {ids['one']} one:")
+    assert set(_rows(store, ids["one"]).values()) == {0}
+    assert _rows(store, ids["two"]) == before_b  # the other run untouched, still analysable
+    assert tune(store, "two")["run_ids"] == [ids["two"]]
+    # prune: two made 40 days old, a new run three stays
+    observe(["true"], "--name", "three", check_status=0)
     db = sqlite3.connect(store)
-    db.execute("UPDATE runs SET start_time_ns = start_time_ns - ? WHERE run_id=?", (40 * 86400 * 10**9, ids["b"]))
+    db.execute("UPDATE runs SET start_time_ns = start_time_ns - ? WHERE run_id=?", (40 * 86400 * 10**9, ids["two"]))
     db.commit()
     db.close()
     dry = cli(store, "prune", "--older-than", "30d", "--dry-run")
-    assert dry.stdout == f"would remove run {ids['b']} b\n" and _rows(store, ids["b"]) == before_b
+    assert dry.stdout == f"would remove run {ids['two']} two\n" and _rows(store, ids["two"]) == before_b
     cli(store, "prune", "--older-than", "30d")
-    assert set(_rows(store, ids["b"]).values()) == {0}
-    assert [r.split()[-1] for r in cli(store, "runs").stdout.splitlines()[1:]] == ["c"]
+    assert set(_rows(store, ids["two"]).values()) == {0}
+    assert [r.split()[-1] for r in cli(store, "runs").stdout.splitlines()[1:]] == ["three"]
     bad = cli(store, "prune", "--older-than", "30", check=None)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 

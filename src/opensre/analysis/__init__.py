@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import gc
 
-from ..errors import RunStillRunning
 from ..model import Run, failed
 from ..store import Store
 from .changes import what_changed
@@ -90,10 +89,6 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
         run_ids, baseline = list(compare_with), list(run_ids)
     rules = read_snakefile(workflow) if workflow else None
     runs = _resolve(store, run_ids)
-    for r in runs:
-        if r.status == "running":
-            raise RunStillRunning(f"run {r.run_id} is still running: its tasks are known when it ends",
-                                  "tune it then; watch it now with `opensre top`")
     cache: dict = {}  # hosts, what tasks were given: shared by every run's facts
     totals: dict[str, list[TaskFacts]] = {}  # series=False facts by run: sizing and the baseline share them
 

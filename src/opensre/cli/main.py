@@ -578,6 +578,13 @@ def cmd_tune(args) -> int:
             runs = [named[-1].run_id]
             # the latest run against the pipeline's recent history: did it regress?
             baseline = [r.run_id for r in named[:-1]][-args.baseline_runs:]
+    for ref in after or runs:  # the runs reported on: a running one has no tasks yet
+        r = store.resolve_run(ref)
+        if r.status == "running":
+            from ..errors import RunStillRunning
+
+            raise RunStillRunning(f"run {r.run_id} is still running: its tasks are known when it ends",
+                                  "tune it then; watch it now with `opensre top`")
     res = tune(store, runs, workflow=args.workflow, thresholds=Thresholds(idle_after_s=args.idle_after),
                price_per_hour=args.price_per_hour, instance_type=args.instance_type, compare_with=after,
                sizing_runs=sizing, baseline=baseline)
