@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run rules (YAML) for a host-wide collection; repeatable")
 
     rs = sub.add_parser("runs", help="list stored runs; `runs rm RUN...` removes runs",
-                        usage="opensre runs [-n N] [--store S]\n       opensre runs rm RUN [RUN ...] [--store S] [--vacuum]")
+                        usage="opensre runs [-n N] [--store S]\n"
+                              "       opensre runs rm RUN [RUN ...] [--store S] [--vacuum]")
     common(rs)
     rs.add_argument("-n", type=int, default=20, help="how many (default 20)")
     rs.add_argument("action", nargs="?", choices=["rm"], help="rm: remove the runs named and all their records")
