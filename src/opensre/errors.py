@@ -13,6 +13,8 @@ __all__ = [
     "UsageError",
     "ReportError",
     "OutputError",
+    "RunStillRunning",
+    "CommandNotStarted",
 ]
 
 
@@ -79,6 +81,18 @@ class ReportError(OpenSREError):
 
 class OutputError(OpenSREError):
     """An output file cannot be written safely (see opensre.safefile)."""
+
+
+class RunStillRunning(OpenSREError):
+    """A run whose collector is still at work: not yet analysable, not removable."""
+
+
+class CommandNotStarted(OpenSREError):
+    """`run`'s command could not be executed (not found, not executable): nothing ran."""
+
+    def __init__(self, message: str, exit_status: int = 127):
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def verifier_tail(log: str, lines: int = 3) -> str:

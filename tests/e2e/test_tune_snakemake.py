@@ -89,9 +89,15 @@ def test_compare_flags_the_slowed_tool_and_snippets_are_valid(tmp_path, store):
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "align" in dry.stdout + dry.stderr
 
-    k8s = yaml.safe_load(_tune(store, ids[0], "--workflow", str(snakefile), "--emit", "k8s"))
+    k8s_text = _tune(store, ids[0], "--workflow", str(snakefile), "--emit", "k8s")
+    (tmp_path / "k8s.yaml").write_text(k8s_text)
+    kv = subprocess.run([str(Path(sys.executable).parent / "kubernetes-validate"), "--strict",
+                         str(tmp_path / "k8s.yaml")], capture_output=True, text=True, timeout=120)
+    assert kv.returncode == 0, kv.stdout + kv.stderr
+    k8s = [d for d in yaml.safe_load_all(k8s_text) if d]
+    assert {d["metadata"]["annotations"]["opensre.io/task-type"] for d in k8s} == rules
     qty_cpu, qty_mem = re.compile(r"^\d+(\.\d+)?m?$"), re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-    for c in k8s["containers"]:
+    for c in (d["spec"]["template"]["spec"]["containers"][0] for d in k8s):
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", c["name"]) and len(c["name"]) <= 63
         for kind in ("requests", "limits"):
             assert qty_cpu.match(c["resources"][kind]["cpu"]) and qty_mem.match(c["resources"][kind]["memory"])

@@ -377,3 +377,25 @@ def test_an_ignore_rule_matches_exe_paths_and_argv():
     assert [r.root[0] for r in runs] == [403]
     with pytest.raises(RuleError, match="'ignore' must be true or false"):
         parse_run_rules("runs:\n  - match: {tool: x}\n    ignore: maybe\n")
+
+
+def test_runs_rm_of_a_detected_run_and_of_its_collection(tmp_path, capsys):
+    """A detected run goes with its tasks and tools, its processes stay in the
+    collection (unattributed); the collection goes with everything, detected runs too."""
+    s, coll, procs = collection(tmp_path)
+    mk, xa = correlate_collection(s, coll.run_id)
+    s.close()
+    st = str(tmp_path / "s.sqlite")
+    assert main(["runs", "--store", st, "rm", mk.run_id]) == 0
+    s = Store(st)
+    assert [r.run_id for r in s.detected_runs(coll.run_id)] == [xa.run_id] and not s.tasks(mk.run_id)
+    kept = {p.pid: p.task_id for p in s.processes(coll.run_id)}
+    assert len(kept) == len(procs) and all(kept[p] == UNATTRIBUTED for p in (802, 803, 804, 805))
+    assert {p.pid for p in s.processes(xa.run_id)} == {810, 811, 812}  # the other detected run intact
+    s.close()
+    assert main(["runs", "--store", st, "rm", coll.run_id]) == 0
+    assert "(and 1 run(s) detected in it)" in capsys.readouterr().out
+    s = Store(st, readonly=True)
+    assert s.runs() == [] and s.host("h1") is None
+    assert not list(s.processes(coll.run_id)) and not s.tasks(xa.run_id)
+    assert main(["runs", "--store", st, "rm"]) == 2  # nothing named

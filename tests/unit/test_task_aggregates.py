@@ -93,6 +93,7 @@ def without_aggregates(src, dst, *, old_schema=False):
     db = sqlite3.connect(dst)
     if old_schema:
         db.execute("DROP TABLE task_aggregates")
+        db.execute("ALTER TABLE hosts DROP COLUMN arch")  # v11
         db.execute("UPDATE meta SET value='9' WHERE key='schema_version'")
     else:
         db.execute("DELETE FROM task_aggregates")

@@ -160,7 +160,7 @@ def test_emitters_are_valid_config(tmp_path):
     assert prof["set-threads"] == {"align": 2, "sort": 2}  # not a rule name: left out
     assert prof["set-resources"]["align"]["mem_mb"] >= 3 * 1074
     assert "'bwa mem | samtools view' is not a rule name" in emit(res, "snakemake")
-    k8s = yaml.safe_load(emit(res, "k8s"))["containers"]
+    k8s = [d["spec"]["template"]["spec"]["containers"][0] for d in yaml.safe_load_all(emit(res, "k8s")) if d]
     assert [c["name"] for c in k8s] == ["align", "bwa-mem-samtools-view", "sort"]
     assert k8s[0]["resources"]["requests"] == {"cpu": "2", "memory": k8s[0]["resources"]["limits"]["memory"]}
     nf = emit(res, "nextflow")

@@ -9,9 +9,10 @@ import gc
 
 from ..model import Run, failed
 from ..store import Store
+from .changes import what_changed
 from .classify import Thresholds, classify
 from .compare import Floors, compare
-from .cost import cheapest_fit, instance, run_cost
+from .cost import cheapest_fit, host_arch, instance, run_cost, shape_differences
 from .emit import FORMATS, emit
 from .facts import task_facts
 from .result import CLASSIFICATIONS, Delta, Finding, Given, Recommendation, TaskFacts, TuneResult
@@ -76,11 +77,16 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
          price_per_hour: float | None = None, instance_type: str | None = None,
          compare_with: list[str] | None = None, floors: Floors | None = None,
          sizing_runs: list[str] | None = None, baseline: list[str] | None = None) -> TuneResult:
-    """Analyse runs. Findings and cost are for `run_ids`; recommendations come from
-    `run_ids` plus `sizing_runs` (other runs of the same pipeline); with
-    `compare_with`, `run_ids` are the "before" side and `compare_with` the "after";
-    with `baseline` (earlier runs of the pipeline), `run_ids` are compared against it."""
+    """Analyse runs. Findings and cost are for the runs reported on: `run_ids`, or
+    with `compare_with` those (the "after" side: `run_ids` are then the "before",
+    the baseline); recommendations come from them plus `sizing_runs` (other runs of
+    the same pipeline); with `baseline` (earlier runs of the pipeline) `run_ids` are
+    compared against it. A comparison says per task type what changed: executables,
+    flags, bytes read (`changes`)."""
     th = thresholds or Thresholds()
+    before_refs = list(run_ids) if compare_with else None
+    if compare_with:  # report on the after runs; the before runs are their baseline
+        run_ids, baseline = list(compare_with), list(run_ids)
     rules = read_snakefile(workflow) if workflow else None
     runs = _resolve(store, run_ids)
     cache: dict = {}  # hosts, what tasks were given: shared by every run's facts
@@ -106,44 +112,55 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
     for run in extra:
         sizing += totals_of(run)
     recs = recommend(sizing)
-    comparison = None
-    if compare_with:
-        after: list[TaskFacts] = []
-        for run in _resolve(store, compare_with):
-            after += totals_of(run)
-        comparison = compare(facts, after, floors)
-    elif baseline:
+    comparison = changes = None
+    base_runs: list[Run] = []
+    if baseline:
         before: list[TaskFacts] = []
-        for run in _resolve(store, baseline):
-            if run.run_id not in ours:
-                before += totals_of(run)
-        comparison = compare(before, facts, floors) if before else None
+        base_runs = [r for r in _resolve(store, baseline) if r.run_id not in ours or compare_with]
+        for run in base_runs:
+            before += totals_of(run)
+        if before:
+            comparison = compare(before, facts, floors)
+            changes = what_changed(store, [r.run_id for r in base_runs], [r.run_id for r in runs], before, facts)
     host = store.host(runs[0].host_id) if runs and runs[0].host_id else None
     cost = None
     if price_per_hour is not None or instance_type:
-        if instance_type:
-            it = instance(instance_type)
-            price, src, cpus = it.usd_per_hour, f"{it.name} on-demand (bundled table)", it.vcpus
+        # the cores the run had are the observed host's, whatever type is named for the price
+        it = instance(instance_type) if instance_type else None
+        cpus = host.cpus if host and host.cpus else (it.vcpus if it else 1)
+        if it:
+            price, src = it.usd_per_hour, f"{it.name} on-demand (bundled table)"
         else:
-            price, src, cpus = price_per_hour, "--price-per-hour", (host.cpus if host else 1)
+            price, src = price_per_hour, "--price-per-hour"
         wall = sum(((r.end_time_ns or r.start_time_ns) - r.start_time_ns) / 1e9 for r in runs)
         tools = [u for r in runs for u in store.tools(r.run_id)]
         cost = run_cost(wall, cpus, price, facts, tools, recs, src)
+        arch = host_arch(host)
+        cost["host_arch"] = arch
+        if it:
+            diff = shape_differences(it, host)
+            cost["instance"] = {"instance_type": it.name, "vcpus": it.vcpus, "memory_gib": it.memory_gib,
+                                "arch": it.arch, "usd_per_hour": it.usd_per_hour, "matches_host": not diff}
+            cost["shape_note"] = None if not diff else (
+                f"{it.name} differs from the observed host ({'; '.join(diff)}): its price is used, "
+                f"split over the host's {cpus} CPUs the run had")
         if recs:
             need_c = max(r.cpus for r in recs)
             need_m = max(r.memory_bytes for r in recs)
-            fit = cheapest_fit(need_c, need_m)
+            fit = cheapest_fit(need_c, need_m, arch)
             cost["instance_suggestion"] = None if fit is None else {
                 "instance_type": fit.name, "vcpus": fit.vcpus, "memory_gib": fit.memory_gib,
-                "usd_per_hour": fit.usd_per_hour,
-                "reason": f"cheapest type in the bundled table with >= {need_c} vCPUs and "
-                          f">= {need_m / 2**30:.1f} GiB (the largest recommendation)"}
+                "usd_per_hour": fit.usd_per_hour, "arch": fit.arch,
+                "reason": f"cheapest {arch + ' ' if arch else ''}type in the bundled table with >= {need_c} "
+                          f"vCPUs and >= {need_m / 2**30:.1f} GiB (the largest recommendation)"
+                          + ("" if arch else "; the host's architecture is unknown (stored before schema v11): "
+                                              "check the type runs your binaries")}
     return TuneResult(
         run_ids=[r.run_id for r in runs], tasks=facts,
         runs=[{"run_id": r.run_id, "status": r.status, "exit_code": r.exit_code, "exit_signal": r.exit_signal,
                "failed": failed(r.exit_code, r.exit_signal)} for r in runs], findings=findings, tool_findings=tool_findings,
-        recommendations=recs, cost=cost, comparison=comparison,
+        recommendations=recs, cost=cost, comparison=comparison, changes=changes,
         host=None if host is None else {"hostname": host.hostname, "cpus": host.cpus, "mem_bytes": host.mem_bytes},
         options={"idle_after_s": th.idle_after_s, "workflow": workflow,
                  "sizing_runs": [r.run_id for r in extra], "compare_with": compare_with or [],
-                 "baseline": baseline or []})
+                 "compare_before": before_refs or [], "baseline": [r.run_id for r in base_runs]})

@@ -41,12 +41,17 @@ def _s(ns: int) -> float:
 
 
 def efficiency(t: TaskFacts) -> float | None:
-    """CPU time / (wall x CPUs), with the CPUs given when known (not the host's),
-    else the threads it ran."""
-    n = t.given.cpus if t.given.cpus and t.given.cpus_source != "host" else t.max_threads
-    if not t.wall_ns or not n:
+    """CPU time / (wall x the CPUs the task had at once): the CPUs given when known
+    (not the host's), else the most threads one of its processes ran; never fewer
+    than the cores it was seen using at once (peak cores: a pipeline `a | b` of two
+    single-threaded tools uses two) nor than its average, so it never exceeds 1."""
+    if not t.wall_ns:
         return None
-    return round(t.cpu_ns / (t.wall_ns * n), 3)
+    n = t.given.cpus if t.given.cpus and t.given.cpus_source != "host" else t.max_threads
+    n = max(n or 0, t.peak_cores or 0, t.cpu_ns / t.wall_ns)
+    if not n:
+        return None
+    return round(min(t.cpu_ns / (t.wall_ns * n), 1.0), 3)
 
 
 def classify(t: TaskFacts, th: Thresholds | None = None) -> list[Finding]:

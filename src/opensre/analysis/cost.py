@@ -1,12 +1,15 @@
 """Cost when a price is known: a price per host-hour (given, or an instance type
 looked up in the bundled offline table, data/aws_ec2_prices.csv, source and date
 in data/PRICES.md). A run costs its wall time on the host; a task or tool costs
-the core-seconds it used at price/cores per second; what no task used is the
-idle share. A recommendation saves the cores it frees for the task's wall time."""
+the core-seconds it used at price/cores per second, over the cores of the host
+that was observed (not the named type's: the run used the host it ran on); what
+no task used is the idle share. A recommendation saves the cores it frees for the
+task's wall time. Suggested types have the observed host's architecture."""
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -20,6 +23,27 @@ class InstanceType:
     vcpus: int
     memory_gib: float
     usd_per_hour: float
+
+    @property
+    def arch(self) -> str:
+        """arm64 for AWS Graviton types (a `g` among the letters after the generation:
+        c7g, m6gd, c6gn, t4g), else x86_64 (Intel `i`, AMD `a`, or none)."""
+        return arch_of_type(self.name)
+
+
+def arch_of_type(name: str) -> str:
+    m = re.match(r"^([a-z]+)(\d+)([a-z-]*)\.", name)
+    return "arm64" if m and "g" in m.group(3).split("-")[0] else "x86_64"
+
+
+def normal_arch(machine: str | None) -> str | None:
+    """uname's machine in the price table's terms: x86_64 or arm64 (None: unknown)."""
+    m = (machine or "").lower()
+    if m in ("x86_64", "amd64", "x64"):
+        return "x86_64"
+    if m in ("aarch64", "arm64", "armv8l"):
+        return "arm64"
+    return m or None
 
 
 @lru_cache(maxsize=1)
@@ -38,9 +62,44 @@ def instance(name: str) -> InstanceType:
     return t
 
 
-def cheapest_fit(cpus: int, memory_bytes: int) -> InstanceType | None:
-    fits = [t for t in price_table().values() if t.vcpus >= cpus and t.memory_gib * 2**30 >= memory_bytes]
+def cheapest_fit(cpus: int, memory_bytes: int, arch: str | None = None) -> InstanceType | None:
+    """The cheapest type with at least these CPUs and memory, of that architecture
+    (x86_64, arm64) when given."""
+    fits = [t for t in price_table().values() if t.vcpus >= cpus and t.memory_gib * 2**30 >= memory_bytes
+            and (arch is None or t.arch == arch)]
     return min(fits, key=lambda t: (t.usd_per_hour, t.vcpus, t.name), default=None)
+
+
+def host_arch(host) -> str | None:
+    """The observed host's architecture: stored (schema v11), else named in its kernel
+    release (Debian's `-amd64`/`-arm64`, Fedora's `.x86_64`/`.aarch64`), else None."""
+    if host is None:
+        return None
+    a = normal_arch(getattr(host, "arch", ""))
+    if a:
+        return a
+    rel = (host.kernel or "").lower()
+    for token, arch in (("x86_64", "x86_64"), ("amd64", "x86_64"), ("aarch64", "arm64"), ("arm64", "arm64")):
+        if token in rel:
+            return arch
+    return None
+
+
+def shape_differences(it: InstanceType, host) -> list[str]:
+    """How a named instance type differs from the observed host: CPUs, memory (beyond
+    5%), architecture. Empty when they match or the host is unknown."""
+    if host is None:
+        return []
+    out = []
+    if host.cpus and host.cpus != it.vcpus:
+        out.append(f"{it.vcpus} vCPUs, the host had {host.cpus}")
+    gib = (host.mem_bytes or 0) / 2**30
+    if gib and abs(gib - it.memory_gib) > 0.05 * it.memory_gib:
+        out.append(f"{it.memory_gib:g} GiB, the host had {gib:.1f} GiB")
+    arch = host_arch(host)
+    if arch and arch != it.arch:
+        out.append(f"{it.arch}, the host was {arch}")
+    return out
 
 
 def run_cost(run_wall_s: float, host_cpus: int, price_per_hour: float, tasks, tools, recommendations,

@@ -1,6 +1,7 @@
 """Recommendations as config to paste back into a workflow (syntax per
 docs/tune.md): Nextflow `process { withName: ... }`, a Snakemake profile
-(`set-threads`/`set-resources`), sbatch flags, Kubernetes requests/limits."""
+(`set-threads`/`set-resources`), sbatch flags, Kubernetes Job patches with
+requests/limits (valid under `kubernetes-validate --strict`)."""
 
 from __future__ import annotations
 
@@ -69,19 +70,43 @@ def slurm(recs: list[Recommendation]) -> str:
 
 
 def _k8s_name(t: str) -> str:
+    """A DNS-1123 label (container and Job names): lower case, digits and '-', 63 at most."""
     s = re.sub(r"[^a-z0-9-]+", "-", t.lower()).strip("-")[:63].strip("-")
     return s or "task"
 
 
+K8S_HEAD = """\
+# opensre tune: Kubernetes resources per task type, as strategic-merge patches of a Job
+# (batch/v1), one document per task type; each passes `kubernetes-validate --strict`.
+# A patch matches your Job by metadata.name and your container by its name: rename both
+# to yours (the names here are the task types'). Then either
+#   kustomize: save each document as a file, list each under `patches:` (`- path: FILE`)
+#              in kustomization.yaml, then `kubectl apply -k DIR`
+#   or one Job: kubectl patch --local -f job.yaml --type=strategic --patch-file=FILE -o yaml \\
+#                 | kubectl create -f -
+# (a Job's pod template cannot change once created: patch the manifest, then create the Job;
+#  for a CronJob the same resources go under spec.jobTemplate.spec.template)
+"""
+
+
 def k8s(recs: list[Recommendation]) -> str:
-    items = []
+    docs, used = [], set()
     for r in recs:
+        name = _k8s_name(r.task_type)
+        n = 2
+        while name in used:  # two task types that read the same as a name
+            tail = f"-{n}"
+            name = _k8s_name(r.task_type)[:63 - len(tail)].rstrip("-") + tail
+            n += 1
+        used.add(name)
         mem = f"{math.ceil(r.memory_bytes / 2**20)}Mi"
-        items.append({"name": _k8s_name(r.task_type), "task_type": r.task_type,
-                      "resources": {"requests": {"cpu": str(r.cpus), "memory": mem},
-                                    "limits": {"cpu": str(r.cpus), "memory": mem}}})
-    return "# opensre tune: container resources per task type\n" + yaml.safe_dump({"containers": items},
-                                                                                  sort_keys=False)
+        res = {"requests": {"cpu": str(r.cpus), "memory": mem}, "limits": {"cpu": str(r.cpus), "memory": mem}}
+        docs.append({"apiVersion": "batch/v1", "kind": "Job",
+                     "metadata": {"name": name, "annotations": {"opensre.io/task-type": r.task_type}},
+                     "spec": {"template": {"spec": {"containers": [{"name": name, "resources": res}]}}}})
+    if not docs:
+        return K8S_HEAD + "# (no recommendations)\n"
+    return K8S_HEAD + "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
 def emit(result: TuneResult, fmt: str) -> str:

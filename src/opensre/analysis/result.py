@@ -46,7 +46,7 @@ class TaskFacts:
     exit_signal: int | None
     oom_killed: bool
     oom_limit_bytes: int | None      # the memcg limit at the OOM kill
-    parallel_efficiency: float | None = None  # CPU time / (wall x CPUs given, else threads run)
+    parallel_efficiency: float | None = None  # CPU time / (wall x max(CPUs given or threads, peak cores)) <= 1
     host_memory_pressure: float | None = None  # host PSI memory "some" stall share over the task's span
     given: Given = field(default_factory=Given)
     size_flags: list[dict] = field(default_factory=list)  # [{flag, text, cpus|memory_bytes}] from argv
@@ -110,6 +110,7 @@ class TuneResult:
     host: dict | None = None
     options: dict = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)  # [{run_id, status, exit_code, exit_signal, failed}]
+    changes: list[dict] | None = None  # with a comparison: what changed per task type (analysis/changes.py)
 
     def to_json(self) -> dict:
         d = {"schema_version": SCHEMA_VERSION, "run_ids": self.run_ids, "runs": self.runs, "host": self.host,
@@ -121,4 +122,5 @@ class TuneResult:
              "cost": self.cost}
         if self.comparison is not None:
             d["comparison"] = [asdict(c) for c in self.comparison]
+            d["changes"] = self.changes or []
         return d

@@ -75,6 +75,16 @@ def _duration(text: str) -> float:
     return v
 
 
+def _age(text: str) -> float:
+    """30d, 12h, 90m, 45s, 2w -> seconds."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30d, 12h, 90m)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
 def _interval(text: str) -> float:
     v = _positive_float(text)
     if not 0.05 <= v <= 3600:
@@ -152,9 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--run-rules", action="append", default=[], metavar="FILE",
                     help="run rules (YAML) for a host-wide collection; repeatable")
 
-    rs = sub.add_parser("runs", help="list stored runs")
+    rs = sub.add_parser("runs", help="list stored runs; `runs rm RUN...` removes runs",
+                        usage="opensre runs [-n N] [--store S]\n"
+                              "       opensre runs rm RUN [RUN ...] [--store S] [--vacuum]")
     common(rs)
     rs.add_argument("-n", type=_count, default=20, help="how many (default 20)")
+    rs.add_argument("action", nargs="?", choices=["rm"], help="rm: remove the runs named and all their records")
+    rs.add_argument("refs", nargs="*", metavar="RUN", help="with rm: run id, id prefix, name or 'latest'")
+    rs.add_argument("--vacuum", action="store_true", help="with rm: shrink the store file afterwards")
+
+    pr = sub.add_parser("prune", help="remove runs older than a duration, with all their records")
+    common(pr)
+    pr.add_argument("--older-than", type=_age, required=True, metavar="DURATION",
+                    help="runs started longer ago than this: 30d, 12h, 90m, 2w")
+    pr.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    pr.add_argument("--vacuum", action="store_true", help="shrink the store file afterwards")
 
     s = sub.add_parser("show", help="a run's summary and process tree")
     common(s)
@@ -201,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
     rp.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
     rp.add_argument("--compare", metavar="RUN_B", help="a second run: side-by-side per task type")
+    rp.add_argument("--workflow", metavar="FILE",
+                    help="the Snakefile (as tune --workflow): rule names, threads and resources it asks for")
     rprice = rp.add_mutually_exclusive_group()
     rprice.add_argument("--price-per-hour", type=_positive_float, metavar="USD", help="what the host costs per hour")
     rprice.add_argument("--instance-type", metavar="TYPE", help="an AWS instance type (bundled on-demand prices)")
@@ -373,8 +397,14 @@ def cmd_run(args) -> int:
 
         check_output(os.path.abspath(args.html), "report")
     store = _store(args)
-    res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
-                      as_invoking_user=not args.as_root, linger_s=args.linger, closed_fds=args.closed_fds)
+    from ..errors import CommandNotStarted
+
+    try:
+        res = run_command(cmd, store, name=args.name, opts=_opts(args, False), redact=redact,
+                          as_invoking_user=not args.as_root, linger_s=args.linger, closed_fds=args.closed_fds)
+    except CommandNotStarted as e:  # as a shell says it: one line, 127 (not found) or 126
+        _say(str(e))
+        return e.exit_status
     if not res.store_error:
         from ..correlate import correlate_run
 
@@ -512,10 +542,61 @@ def _try(fn, *a):
         _say(e.one_line())
 
 
+def _removed(run, n: dict) -> str:
+    what = ", ".join(f"{v} {k}" for k, v in n.items() if v and k not in ("runs", "hosts"))
+    extra = f" (and {n['runs'] - 1} run(s) detected in it)" if n.get("runs", 0) > 1 else ""
+    return f"removed run {run.run_id} {run.name or ' '.join(run.command)}{extra}: {what or 'no records'}"
+
+
+def cmd_runs_rm(args) -> int:
+    from ..correlate.runs import UNATTRIBUTED
+
+    if not args.refs:
+        raise UsageError("runs rm: no run given", "usage: opensre runs rm RUN [RUN ...]")
+    store = _store(args)
+    runs = [store.resolve_run(r) for r in args.refs]  # every name resolves before anything goes
+    for r in runs:
+        if r.status == "running":
+            from ..errors import RunStillRunning
+
+            raise RunStillRunning(f"run {r.run_id} is still running", "remove it once it has ended; nothing removed")
+    for r in runs:
+        print(_removed(r, store.delete_run(r.run_id, UNATTRIBUTED)))
+    if args.vacuum:
+        store.vacuum()
+    return 0
+
+
+def cmd_prune(args) -> int:
+    from ..correlate.runs import UNATTRIBUTED
+
+    store = _store(args, readonly=args.dry_run)
+    cutoff = time.time_ns() - int(args.older_than * 1e9)
+    old = store.runs_older_than(cutoff)
+    kept = [r for r in old if r.status == "running"]
+    for r in kept:
+        print(f"kept run {r.run_id}: still running", file=sys.stderr)
+    gone = [r for r in old if r.status != "running"]
+    for r in gone:
+        if args.dry_run:
+            print(f"would remove run {r.run_id} {r.name or ' '.join(r.command)}")
+        else:
+            print(_removed(r, store.delete_run(r.run_id, UNATTRIBUTED)))
+    if args.vacuum and not args.dry_run:
+        store.vacuum()
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(gone)} run(s) started before "
+          f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(cutoff / 1e9))}", file=sys.stderr)
+    return 0
+
+
 def cmd_runs(args) -> int:
     from ..report import fmt_s
     from ..term import term
 
+    if args.action == "rm":
+        return cmd_runs_rm(args)
+    if args.refs:
+        raise UsageError(f"unknown runs action {args.refs[0]!r}", "`opensre runs` lists, `opensre runs rm RUN` removes")
     store = _store(args, readonly=True)
     runs = store.runs(args.n, detected=False)
     if not runs:
@@ -636,7 +717,7 @@ def cmd_tune(args) -> int:
     else:
         runs, after = list(args.runs) or ["latest"], None
     if args.pipeline:
-        named = store.runs_named(args.pipeline)
+        named = [r for r in store.runs_named(args.pipeline) if r.status != "running"]  # one still going: not yet
         if not named:
             raise UsageError(f"no runs named {args.pipeline!r}", "list runs with `opensre runs`")
         sizing = [r.run_id for r in named]
@@ -644,13 +725,20 @@ def cmd_tune(args) -> int:
             runs = [named[-1].run_id]
             # the latest run against the pipeline's recent history: did it regress?
             baseline = [r.run_id for r in named[:-1]][-args.baseline_runs:]
+    for ref in after or runs:  # the runs reported on: a running one has no tasks yet
+        r = store.resolve_run(ref)
+        if r.status == "running":
+            from ..errors import RunStillRunning
+
+            raise RunStillRunning(f"run {r.run_id} is still running: its tasks are known when it ends",
+                                  "tune it then; watch it now with `opensre top`")
     res = tune(store, runs, workflow=args.workflow, thresholds=Thresholds(idle_after_s=args.idle_after),
                price_per_hour=args.price_per_hour, instance_type=args.instance_type, compare_with=after,
                sizing_runs=sizing, baseline=baseline)
     if not res.tasks:
         why = {"collect": "a host-wide collection: tune one of the runs detected in it (`opensre runs`)",
                "running": "it is still running: its tasks are known when it ends"}
-        r = store.resolve_run(runs[0])
+        r = store.resolve_run(runs[0] if not after else after[0])
         hint = why["running"] if r.status == "running" else why["collect"] if r.mode == "collect" else \
             "it has no tasks: recompute them with `opensre correlate RUN`"
         _say(f"nothing to tune in run {r.run_id}: {hint}")
@@ -677,7 +765,12 @@ def cmd_tune(args) -> int:
 
 def cmd_report(args) -> int:
     store = _store(args, readonly=True)
-    opts = {k: v for k, v in (("price_per_hour", args.price_per_hour), ("instance_type", args.instance_type)) if v}
+    opts = {k: v for k, v in (("price_per_hour", args.price_per_hour), ("instance_type", args.instance_type),
+                              ("workflow", args.workflow)) if v}
+    if args.workflow:  # a file that cannot be read fails here, not as a note inside the report
+        from ..analysis.workflow import read_snakefile
+
+        read_snakefile(args.workflow)
     _write_report(store, args.run, args.output, args.compare, opts)
     return 0
 
@@ -763,7 +856,7 @@ def cmd_import(args) -> int:
 
 COMMANDS = {"import": cmd_import, "run": cmd_run, "collect": cmd_collect, "runs": cmd_runs, "show": cmd_show,
             "export": cmd_export, "doctor": cmd_doctor, "tune": cmd_tune, "top": cmd_top, "correlate": cmd_correlate,
-            "report": cmd_report}
+            "report": cmd_report, "prune": cmd_prune}
 
 if __name__ == "__main__":
     sys.exit(main())

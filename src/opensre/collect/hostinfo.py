@@ -25,4 +25,4 @@ def local_host() -> Host:
             mem = int(line.split()[1]) * 1024
     host_id = hashlib.sha256(f"{mid or name}".encode()).hexdigest()[:16]
     return Host(host_id=host_id, hostname=name, machine_id=mid, boot_id=_read("/proc/sys/kernel/random/boot_id"),
-                kernel=os.uname().release, cpus=os.cpu_count() or 0, mem_bytes=mem)
+                kernel=os.uname().release, cpus=os.cpu_count() or 0, mem_bytes=mem, arch=os.uname().machine)

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from ..errors import StoreError
+from ..errors import CommandNotStarted, StoreError
 from ..model import Process, Run
 from ..store import Store
 from .collector import Collector, CollectorOptions
@@ -58,7 +58,15 @@ def _target_user() -> tuple[int, int, str] | None:
     return pw.pw_uid, pw.pw_gid, pw.pw_name
 
 
-def _child(argv: list[str], gate: int, user, closed_fds=()) -> None:  # pragma: no cover - runs in the fork
+def _child(argv: list[str], gate: int, user, err: int, closed_fds=()) -> None:  # pragma: no cover - runs in the fork
+    """Wait for the gate, become the user, exec. If the exec fails, say why on `err`
+    (close-on-exec: a successful exec closes it unwritten) and exit 127/126."""
+    def fail(status: int, msg: str):
+        try:
+            os.write(err, f"{status} {msg}".encode())
+        finally:
+            os._exit(status)
+
     try:
         os.read(gate, 1)
         for fd in closed_fds:  # closed when opensre was started (`>&-`): closed for the command too
@@ -72,14 +80,29 @@ def _child(argv: list[str], gate: int, user, closed_fds=()) -> None:  # pragma: 
             os.setuid(uid)
         os.execvp(argv[0], argv)
     except FileNotFoundError:
-        os.write(2, f"opensre: {argv[0]}: command not found\n".encode())
-        os._exit(127)
+        fail(127, f"{argv[0]}: command not found")
     except PermissionError as e:
-        os.write(2, f"opensre: {argv[0]}: {e.strerror}\n".encode())
-        os._exit(126)
+        fail(126, f"{argv[0]}: {e.strerror}")
     except BaseException as e:
-        os.write(2, f"opensre: cannot start {argv[0]}: {e}\n".encode())
-        os._exit(126)
+        fail(126, f"cannot start {argv[0]}: {e}")
+
+
+def _exec_error(fd: int) -> tuple[int, str] | None:
+    """What the child wrote on the exec-error pipe: nothing once its command was
+    exec'd (the pipe closed on exec), else (exit status, reason)."""
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    if not data:
+        return None
+    code, _, msg = data.decode(errors="replace").partition(" ")
+    return int(code), msg
 
 
 def run_command(argv: list[str], store: Store, *, name: str | None = None,
@@ -101,11 +124,13 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
     col = Collector(store, run, opts, redact=redact)
     col.keep_records(KEEP_RECORDS)
     col.start()
+    not_started = None
     try:
         try:
             store.put_run(run)
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
             gate_r, gate_w = os.pipe()
+            err_r, err_w = os.pipe()  # close-on-exec (os.pipe's default): EOF once the command is exec'd
             user = _target_user() if as_invoking_user else None
             for f in (sys.stdout, sys.stderr):
                 try:
@@ -116,18 +141,26 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
         except BaseException:
             # the command never started: no run of it is stored (no phantom "interrupted" run)
             try:
-                store.delete_run(run.run_id)
+                store.delete_run(run.run_id, own=True)
             except StoreError:
                 pass
             raise
         if pid == 0:  # pragma: no cover
             os.close(gate_w)
-            _child(argv, gate_r, user, closed_fds)
+            os.close(err_r)
+            _child(argv, gate_r, user, err_w, closed_fds)
         os.close(gate_r)
+        os.close(err_w)
         run.root_pid = pid
         col.track(pid, nthreads=1)  # a fresh fork of this single-threaded process
         os.write(gate_w, b"g")
         os.close(gate_w)
+        not_started = _exec_error(err_r)
+        os.close(err_r)
+        if not_started:  # nothing ran but our own fork: reap it, keep nothing
+            os.waitpid(pid, 0)
+            col.finish()
+            raise _NotStarted
         col.lower_priority()
         if on_started:
             on_started(run)
@@ -150,8 +183,16 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
             result.store_error = col.store_error.one_line()
             result.spill_path = col.spill()
         return result
+    except _NotStarted:
+        pass
     finally:
         col.close()
+    store.delete_run(run.run_id, own=True)  # a run of a command that never started would show opensre's fork
+    raise CommandNotStarted(not_started[1], exit_status=not_started[0])
+
+
+class _NotStarted(Exception):
+    pass
 
 
 def _supervise(col: Collector, root: int, linger_s: float) -> int:

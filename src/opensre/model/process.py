@@ -183,3 +183,4 @@ class Host:
     kernel: str = ""
     cpus: int = 0
     mem_bytes: int = 0
+    arch: str = ""          # the machine's architecture as uname reports it (x86_64, aarch64)

@@ -46,6 +46,9 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
     head = f"tune: {len(result.run_ids)} run(s) " + ", ".join(m(r[:12]) for r in result.run_ids)
     if result.host:
         head += f" on {m(result.host['hostname'])} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
+    base = (result.options or {}).get("baseline") or []
+    if base:
+        head += " against " + ", ".join(m(r[:12]) for r in base[:5]) + (", ..." if len(base) > 5 else "")
     con.print(head)
     for r in getattr(result, "runs", None) or ():
         if r.get("failed"):
@@ -107,12 +110,22 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
                 verdict = "only in " + ("after" if d.n_before == 0 else "before")
             t.add_row(m(d.task_type), m(d.metric), b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
         con.print(t)
+        changed = getattr(result, "changes", None) or []
+        if changed:
+            t = Table(title="What changed per task type (before -> after)", title_justify="left")
+            for c in ("task type", "what", "change"):
+                t.add_column(c, overflow="fold")
+            for ch in changed:
+                t.add_row(ch["task_type"], ch["kind"], ch["message"])
+            con.print(t)
 
     if result.cost:
         c = result.cost
         con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({m(c['price_source'])}): run ${c['run_usd']:.4f}, "
                   f"used by tasks ${c['used_usd']:.4f}, idle share {100 * c['idle_share']:.0f}% "
                   f"(${c['idle_usd']:.4f})")
+        if c.get("shape_note"):
+            con.print(f"  [bold yellow]note:[/] {c['shape_note']}")
         for s in c.get("savings", []):
             con.print(f"  {m(s['task_type'])}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
         if c.get("instance_suggestion"):

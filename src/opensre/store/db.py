@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 from typing import Iterable, Iterator
 
-from ..errors import StoreError
+from ..errors import RunStillRunning, StoreError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -137,8 +137,9 @@ class Store:
     # -- writes -----------------------------------------------------------------
     def put_host(self, h: Host) -> None:
         with self._tx():
-            self.db.execute("INSERT OR REPLACE INTO hosts VALUES (?,?,?,?,?,?,?)",
-                            (h.host_id, h.hostname, h.machine_id, h.boot_id, h.kernel, h.cpus, h.mem_bytes))
+            self.db.execute("INSERT OR REPLACE INTO hosts (host_id, hostname, machine_id, boot_id, kernel, cpus, "
+                            "mem_bytes, arch) VALUES (?,?,?,?,?,?,?,?)",
+                            (h.host_id, h.hostname, h.machine_id, h.boot_id, h.kernel, h.cpus, h.mem_bytes, h.arch))
 
     def put_run(self, r: Run) -> None:
         row = _run_row(r)
@@ -266,6 +267,64 @@ class Store:
             self.db.executemany("UPDATE processes SET task_id=? WHERE run_id=? AND pid=? AND start_time_ns=?",
                                 [(tid, parent_run_id, k[0], k[1]) for k, tid in task_of.items()])
 
+    # tables holding a run's records, keyed by run_id (task_aggregates has no REFERENCES)
+    _RUN_TABLES = ("execs", "samples", "events", "host_samples", "tools", "task_aggregates", "tasks", "processes")
+
+    def delete_run(self, run_id: str, unattributed: str = "unattributed", *, own: bool = False) -> dict[str, int]:
+        """Remove a run and everything of it, in one transaction: its processes, execs,
+        samples, events, host samples, tasks, tools and aggregates; for a host-wide
+        collection the runs detected in it too; for a detected run its tasks and tools
+        (its processes belong to the collection: they become `unattributed`). Hosts no
+        run points at any more go too. Refuses a run that is still running (`own`: the
+        caller is that run's collector, giving it up). Returns the rows removed per table."""
+        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}", "list runs with `opensre runs`")
+        run = _run(row)
+        if run.status == "running" and not own:
+            raise RunStillRunning(f"run {run.run_id} is still running (collector pid {run.collector_pid})",
+                                  "remove it once it has ended")
+        ids = [run.run_id] + ([r[0] for r in self.db.execute("SELECT run_id FROM runs WHERE parent_run_id=?",
+                                                              (run.run_id,))] if self._version >= 5 else [])
+        marks = ",".join("?" * len(ids))
+        n: dict[str, int] = {}
+        with self._tx():
+            if run.parent_run_id:
+                c = self.db.execute("UPDATE processes SET task_id=? WHERE run_id=? AND task_id IN "
+                                    "(SELECT task_id FROM tasks WHERE run_id=?)",
+                                    (unattributed, run.parent_run_id, run.run_id))
+                n["processes_unattributed"] = c.rowcount
+            for table in self._RUN_TABLES:
+                if table == "task_aggregates" and self._version < 10:
+                    continue
+                n[table] = self.db.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids).rowcount
+            n["runs"] = self.db.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", ids).rowcount
+            n["hosts"] = self.db.execute("DELETE FROM hosts WHERE host_id NOT IN "
+                                         "(SELECT host_id FROM runs WHERE host_id IS NOT NULL)").rowcount
+        self._parents.clear()
+        from .live import live_dir
+
+        try:
+            (live_dir(self.path) / f"{run.run_id}.json").unlink()
+        except OSError:
+            pass
+        return n
+
+    def runs_older_than(self, t_ns: int) -> list[Run]:
+        """Runs of their own (not detected in a collection: those go with it) started
+        before `t_ns`, oldest first."""
+        where = " AND parent_run_id IS NULL" if self._version >= 5 else ""
+        return [_run(r) for r in self.db.execute(
+            f"SELECT * FROM runs WHERE start_time_ns < ?{where} ORDER BY start_time_ns", (t_ns,))]
+
+    def vacuum(self) -> None:
+        """Give the space of removed rows back to the file system (rewrites the file)."""
+        try:
+            self.db.execute("VACUUM")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot vacuum store {self.path}: {e}", "free disk space (VACUUM needs a copy's worth)") \
+                from None
+
     def _task_cols(self) -> str:
         if self._tcols is None:
             have = {r[1] for r in self.db.execute("PRAGMA table_info(tasks)")}  # an older read-only store
@@ -293,13 +352,6 @@ class Store:
         where, args = self._members(run_id)
         return {(r[0], r[1]): r[2] for r in self.db.execute(
             f"SELECT pid, start_time_ns, task_id FROM processes p WHERE {where} AND task_id IS NOT NULL", args)}
-
-    def delete_run(self, run_id: str) -> None:
-        """Removes a run that never started (its command could not be started) with
-        anything stored under it."""
-        with self._tx():
-            for table in ("processes", "execs", "samples", "events", "host_samples", "runs"):
-                self.db.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
 
     def mark_interrupted(self) -> int:
         """Runs left 'running' by a collector that no longer exists (killed, power loss)."""
@@ -530,6 +582,21 @@ class Store:
             f"UNION SELECT p.task_id, p.argv FROM processes p WHERE {where} AND p.task_id IS NOT NULL "
             "AND p.exec_count = 0 AND p.observed_since_ns IS NOT NULL", (parent, *args, *args))
 
+    def task_tool_commands(self, run_id: str) -> Iterator[tuple]:
+        """Each tool use with its process's executable and argv (JSON, as stored:
+        bounded, redacted): (task_id, tool, subcommand, exe, argv)."""
+        parent = self._parent(run_id) or run_id
+        yield from self.db.execute(
+            "SELECT u.task_id, u.tool, u.subcommand, p.exe, p.argv FROM tools u LEFT JOIN processes p "
+            "ON p.run_id=? AND p.pid=u.pid AND p.start_time_ns=u.start_time_ns WHERE u.run_id=? "
+            "ORDER BY u.task_id, u.start_time_ns", (parent, run_id))
+
+    def task_bytes_read(self, run_id: str) -> Iterator[tuple[str, int]]:
+        """(task_id, bytes read at the syscall level) per task: what its processes read."""
+        where, args = self._members(run_id)
+        yield from self.db.execute(f"SELECT p.task_id, SUM(p.rchar) FROM processes p WHERE {where} "
+                                   "AND p.task_id IS NOT NULL GROUP BY p.task_id", args)
+
     def tool_waits(self, run_id: str) -> Iterator[tuple]:
         """Each tool use with its exec'd process's waits and threads: (task_id, tool,
         subcommand, pid, start, end, cpu_ns, peak_rss, exit_code, exit_signal, runq, blocked,
@@ -554,7 +621,11 @@ class Store:
 
     def host(self, host_id: str) -> Host | None:
         r = self.db.execute("SELECT * FROM hosts WHERE host_id=?", (host_id,)).fetchone()
-        return Host(**dict(r)) if r else None
+        if r is None:
+            return None
+        d = dict(r)
+        d["arch"] = d.get("arch") or ""  # an older store has no architecture
+        return Host(**d)
 
     def close(self) -> None:
         self.db.close()

@@ -1,7 +1,7 @@
 """Versioned schema. Each migration moves the store one version up; never edit a
 released step, add the next one."""
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 MIGRATIONS = {
     1: """
@@ -129,5 +129,9 @@ CREATE TABLE task_aggregates (
     target_rule TEXT, peak_cores REAL, longest_stall_ns INTEGER,
     PRIMARY KEY (run_id, task_id)
 );
+""",
+    # the host's architecture (uname -m): cost compares it with an instance type's
+    11: """
+ALTER TABLE hosts ADD COLUMN arch TEXT;
 """,
 }
