@@ -11,8 +11,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from conftest import WORKLOADS, opensre_cmd
 
 WL = str(WORKLOADS / "tune_wl.py")
@@ -37,14 +35,12 @@ def test_a_pipelines_parallel_efficiency_never_exceeds_one(observe, store, tmp_p
     efficiency is of the cores it used at once, never above 1."""
     mk = tmp_path / "Makefile"
     mk.write_text(f"all:\n\t{PY} {WL} burn 2.5 | {PY} {WL} burn 2.5 >/dev/null\n")
-    for attempt in range(3):  # the two must get more than one core between them: a busy host may not give it
+    for attempt in range(3):  # the two should get more than one core between them: a busy host may not give it
         observe(["make", "-f", str(mk)], "--name", f"pipe{attempt}", check_status=0)
         res = tune(store, f"pipe{attempt}")
         (task,) = [t for t in res["tasks"] if t["cpu_ns"] > 4e9]
         if task["cpu_ns"] / task["wall_ns"] > 1.05:
-            break
-    else:
-        pytest.skip(f"the host was too busy for the pipe's two processes to run at once: {task}")
+            break  # (else the bounds below still hold, on the last attempt)
     assert task["max_threads"] == 1, task
     assert 0 < task["parallel_efficiency"] <= 1.0, task
     # the cores it ran at once bound it: CPU / (wall x peak cores)
