@@ -79,7 +79,7 @@ demo: all
 	$(VENV)/bin/opensre tune demo
 
 test: all
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q --timeout=900 tests
 
 # the kernel test tier again inside each kernel of tests/kernels/kernels.txt (Debian 12's
 # 6.1 LTS), booted under qemu with virtme-ng; one summary line per kernel (root)

@@ -128,3 +128,38 @@ def test_top_json_counts_forked_workers_in_their_task(store, tmp_path):
     assert abs(task["cpu_cores"] - truth) <= 0.15 * truth + 0.1, (task["cpu_cores"], truth)
     assert live["cpu_cores"] == task["cpu_cores"] and task["rss_bytes"] > 3 * (5 << 20)
     assert run.returncode == 0, run.stderr
+
+
+SMK = """rule all:
+    input: "a.done", "b.done"
+rule job:
+    output: "{{x}}.done"
+    shell: "{py} {burn} 6 {{output}}"
+"""
+
+
+def test_top_sees_snakemake_jobs_whose_shell_execd_their_command(store, tmp_path):
+    """A Snakemake job's `bash -c "set -euo pipefail; CMD"` execs CMD when it is the
+    only command: the live view still knows it for a job (its first argv), as a
+    stored run does, instead of folding it into the engine."""
+    (tmp_path / "burn.py").write_text("import sys, time\nt = time.monotonic()\n"
+                                      "while time.monotonic() - t < float(sys.argv[1]): pass\n"
+                                      "open(sys.argv[2], 'w').close()\n")
+    (tmp_path / "Snakefile").write_text(SMK.format(py=PY, burn=tmp_path / "burn.py"))
+    smk = os.path.join(os.path.dirname(sys.executable), "snakemake")
+    run = subprocess.Popen(opensre_cmd() + ["run", "-q", "--store", str(store), "--", smk, "--cores", "2", "-q",
+                                            "-d", str(tmp_path), "-s", str(tmp_path / "Snakefile")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, jobs = time.monotonic() + 30, []
+        while time.monotonic() < deadline and len([t for t in jobs if t["engine"] == "snakemake"]) < 2:
+            top = subprocess.run(opensre_cmd() + ["top", "--once", "--format", "json", "--interval", "0.5",
+                                                  "--store", str(store)], capture_output=True, text=True, timeout=30)
+            assert top.returncode == 0, top.stderr
+            runs = json.loads(top.stdout)["runs"]
+            jobs = [t for r in runs for t in r["tasks"] if t["kind"] == "task"]
+    finally:
+        run.wait(timeout=60)
+    assert len(jobs) == 2, runs
+    assert all(t["engine"] == "snakemake" and "burn" in t["tools"] for t in jobs), jobs  # not a generic guess
+    assert run.returncode == 0, run.stderr

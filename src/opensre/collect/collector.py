@@ -155,6 +155,9 @@ class Collector:
         self.families = ()  # the ones running (start() fills it)
         self._comm_cache: dict[bytes, str] = {}
         self._exe_cache: dict[bytes, str] = {}
+        # live processes that exec'd again (a job's `bash -c` exec'ing its only command):
+        # their first argv, for the live view's task boundaries (Correlator's execs)
+        self._first_argv: dict[tuple[int, int], list[str]] = {}
         self.net_bytes = False  # the net family's variant counts per-process bytes
         self.host_sampler = HostSampler()
         self._next_sample = 0.0
@@ -343,9 +346,11 @@ class Collector:
         rows = []
         for key, p in self.live.items():
             c = self._cum.get(key)
+            first = self._first_argv.get(key)
             rows.append([p.pid, p.start_time_ns, p.ppid, p.parent_start_time_ns, p.exe, p.comm,
                          [a[:200] for a in p.argv[:live.ARGV_ITEMS]],
-                         *((c[0], c[8], c[1], c[2], c[3], c[4]) if c else (0, 0, 0, 0, 0, 0)), p.exec_count])
+                         *((c[0], c[8], c[1], c[2], c[3], c[4]) if c else (0, 0, 0, 0, 0, 0)), p.exec_count,
+                         [a[:live.FIRST_ARGV_CHARS] for a in first[:live.ARGV_ITEMS]] if first else None])
         doc = {"run_id": self.run.run_id, "name": self.run.name, "mode": self.run.mode,
                "command": self.run.command, "start_time_ns": self.run.start_time_ns, "t_ns": time.time_ns(),
                "interval_s": self.opts.sample_interval_s, "collector_pid": os.getpid(),
@@ -663,6 +668,8 @@ class Collector:
                 self._exe_cache.clear()
             exe = self._exe_cache[fn_raw] = self.redact_path(abi.cstr(fn_raw).decode("utf-8", "replace"))
         p.exe = exe
+        if p.exec_count == 1:
+            self._first_argv[(pid, start_ns)] = p.argv
         p.argv, p.argv_redacted = argv, red
         p.argv_truncated = cut
         p.exec_count += 1
@@ -677,6 +684,8 @@ class Collector:
         key = (pid, start_ns)
         p = self.live.pop(key, None) or self._new_record(pid, start_ns, ppid, pstart_ns)
         self.live.pop(key, None)
+        if self._first_argv:
+            self._first_argv.pop(key, None)
         p.comm, p.uid, p.gid = self._comm(comm), uid, gid
         if mntns and p.mntns is None:
             self._apply_ctx(p, cg, memcg, pidns, mntns, netns)  # a fork that never exec'd: its context as of its death

@@ -57,10 +57,14 @@ class LiveView:
         so forked workers count in their parent's task."""
         procs = [Process(pid=p["pid"], start_time_ns=p["start_time_ns"], ppid=p["ppid"] or 0,
                          parent_start_time_ns=p["parent_start_time_ns"], exe=p["exe"] or "", comm=p["comm"] or "",
-                         argv=list(p["argv"] or []), exec_count=p.get("exec_count", 1))
+                         argv=list(p["argv"] or []),
+                         exec_count=1 if p.get("exec_count") is None else p["exec_count"])
                  for p in s["processes"]]
         by_key = {(p["pid"], p["start_time_ns"]): p for p in s["processes"]}
-        c = self.corr.correlate(s["run_id"], procs)
+        # a process that exec'd again (a Snakemake job's shell exec'ing its only command)
+        # is recognised by its first argv, as in a stored run
+        execs = {k: [list(p["first_argv"]), list(p["argv"] or [])] for k, p in by_key.items() if p.get("first_argv")}
+        c = self.corr.correlate(s["run_id"], procs, execs)
         agg: dict[str, dict] = {}
         for proc in procs:
             k = (proc.pid, proc.start_time_ns)
@@ -81,7 +85,8 @@ class LiveView:
         for tid, a in sorted(agg.items(), key=lambda kv: -kv[1]["cores"]):
             task = tasks.get(tid)
             rows.append({"task_id": tid, "name": task.task_name if task else "?",
-                         "kind": task.kind if task else "task", "cpu_cores": round(a["cores"], 3),
+                         "kind": task.kind if task else "task", "engine": task.engine if task else None,
+                         "cpu_cores": round(a["cores"], 3),
                          "rss_bytes": a["rss"], "processes": a["procs"],
                          "read_bytes_per_s": round(a["rd"]), "write_bytes_per_s": round(a["wr"]),
                          "tools": dict(sorted(a["tools"].items(), key=lambda x: -x[1])),

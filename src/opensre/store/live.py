@@ -14,8 +14,9 @@ from ..safefile import read_user_text, write_output
 from .db import _alive, give_to_invoking_user
 
 FIELDS = ["pid", "start_time_ns", "ppid", "parent_start_time_ns", "exe", "comm", "argv", "cpu_ns", "rss_bytes",
-          "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes", "exec_count"]
+          "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes", "exec_count", "first_argv"]
 ARGV_ITEMS = 16
+FIRST_ARGV_CHARS = 2000  # a job's `bash -c SCRIPT`: enough of the script to know it is a job
 
 
 def live_dir(store_path: str | Path) -> Path:
@@ -94,6 +95,9 @@ def _valid(doc) -> dict | None:
             return None
         if not all(isinstance(p[k], (str, type(None))) for k in ("exe", "comm")):
             return None
-        if not isinstance(p["argv"], (list, type(None))) or not all(isinstance(a, str) for a in p["argv"] or []):
+        for k in ("argv", "first_argv"):
+            if not isinstance(p[k], (list, type(None))) or not all(isinstance(a, str) for a in p[k] or []):
+                return None
+        if not (p["exec_count"] is None or _int(p["exec_count"])):
             return None
     return doc
