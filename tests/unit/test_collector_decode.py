@@ -123,3 +123,23 @@ def test_task_pointers_bulk_and_partial(tmp_path):
     store.put_correlation("r1", [], [], partial)
     got = {(p.pid, p.start_time_ns): p.task_id for p in store.processes("r1")}
     assert got == {**task_of, **partial}
+
+
+def test_store_rows_from_attribute_dict_or_by_field(tmp_path):
+    """put_batch takes a record's row from its attribute dict only when that holds
+    exactly the fields in order; any other record is read field by field."""
+    from opensre.model import Process
+
+    store = Store(tmp_path / "s.sqlite")
+    store.put_run(Run(run_id="r1", name=None, mode="run", host_id="h"))
+    a = Process(pid=1, start_time_ns=10, exe="/bin/a", argv=["a", "x"], complete=True)
+    b = Process(pid=2, start_time_ns=20, exe="/bin/b", argv=["b"], complete=True)
+    b.extra_note = "not a field"  # an attribute beyond the fields
+    c = Process(pid=3, start_time_ns=30, exe="/bin/c", complete=True)
+    d = dict(reversed(list(c.__dict__.items())))  # the fields, in another order
+    c.__dict__.clear()
+    c.__dict__.update(d)
+    store.put_batch("r1", [a, b, c])
+    got = list(store.processes("r1"))
+    del b.extra_note
+    assert got == [a, b, c]

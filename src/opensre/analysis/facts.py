@@ -154,7 +154,8 @@ AGGREGATES_VERSION = 1   # bump when what task_aggregates computes changes: stor
 
 
 def task_aggregates(store: Store, run: Run, ends: dict[str, tuple[int, int]] | None = None,
-                    series: bool = True) -> dict[str, dict]:
+                    series: bool = True, *, samples: list | None = None,
+                    task_of: dict | None = None) -> dict[str, dict]:
     """Per task (not the engine's), the figures tune computes from its processes, command
     lines and time series rather than reads from its task row: sleep, major faults, most
     threads, cgroups and their limits, sizing flags in argv, the rule named by
@@ -162,7 +163,8 @@ def task_aggregates(store: Store, run: Run, ends: dict[str, tuple[int, int]] | N
     longest stretch without progress, over the task's span (`end_ns`: its end, else the
     run's). Correlation keeps them in the store (`store_aggregates`); series=False leaves
     out the time series (peak_cores None, longest_stall_ns 0). `ends`: task_id ->
-    (start, end), else from the stored tasks."""
+    (start, end), else from the stored tasks. `samples` (store.samples() of the run)
+    and `task_of` (its processes' stored task ids), when the caller has them already."""
     if ends is None:
         ends = {r[0]: (r[3], r[4] or run.end_time_ns or r[3])
                 for r in store.task_fact_rows(run.run_id, AGGREGATES_VERSION)}
@@ -176,9 +178,10 @@ def task_aggregates(store: Store, run: Run, ends: dict[str, tuple[int, int]] | N
         if a and "--target-jobs" in a:
             targets[tid].append(json.loads(a))
     if series:
-        task_of = store.task_ids(run.run_id)
+        task_of = store.task_ids(run.run_id) if task_of is None else task_of
         rows = ((task_of.get((x.pid, x.start_time_ns)), x.pid, x.start_time_ns, x.t_ns, x.cpu_ns,
-                 (x.read_bytes or 0) + (x.write_bytes or 0)) for x in store.samples(run.run_id))
+                 (x.read_bytes or 0) + (x.write_bytes or 0))
+                for x in (store.samples(run.run_id) if samples is None else samples))
         width = int((run.sample_interval_s or 1.0) * 1e9)
         peak, stall = _progress(rows, ends, width, run.start_time_ns)
     else:
@@ -200,16 +203,17 @@ def _keepable(store: Store, run: Run) -> bool:
     return not store.readonly and run.status != "running" and run.end_time_ns is not None
 
 
-def store_aggregates(store: Store, run: Run | str) -> bool:
+def store_aggregates(store: Store, run: Run | str, **known) -> bool:
     """Compute a finished run's per-task aggregates and keep them in the store
     (correlation calls this; tune then reads them instead of every process, command
     line and sample). False when there is nothing to keep: the run is still running,
-    or the store is read-only or older than schema v10."""
+    or the store is read-only or older than schema v10. `known`: task_aggregates'
+    samples= and task_of= when the caller has them."""
     if isinstance(run, str):
         run = store.resolve_run(run)
     if not _keepable(store, run):
         return False
-    return store.put_task_aggregates(run.run_id, AGGREGATES_VERSION, task_aggregates(store, run))
+    return store.put_task_aggregates(run.run_id, AGGREGATES_VERSION, task_aggregates(store, run, **known))
 
 
 _AGG_AT = TASK_FACT_COLUMNS.index("end_ns")

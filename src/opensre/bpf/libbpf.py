@@ -88,7 +88,16 @@ BPF_MAP_TYPE_TASK_STORAGE = 29
 
 _lib = None
 _lock = threading.Lock()
-_log_lines: list[str] = []
+# per thread: families load concurrently (Collector.start), each load reads its own log
+_tls = threading.local()
+
+
+def _log_lines() -> list[str]:
+    lines = getattr(_tls, "lines", None)
+    if lines is None:
+        lines = _tls.lines = []
+    return lines
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
 
@@ -106,7 +115,7 @@ def _print_cb(level, fmt, va):  # pragma: no cover - called from C
     n = _libc.vsnprintf(None, 0, fmt, probe)
     buf = ctypes.create_string_buffer(max(n, 0) + 1)
     _libc.vsnprintf(buf, len(buf), fmt, va)
-    _log_lines.append(buf.value.decode("utf-8", "replace"))
+    _log_lines().append(buf.value.decode("utf-8", "replace"))
     return 0
 
 
@@ -133,9 +142,10 @@ def lib():
 
 
 def take_log() -> str:
-    """libbpf's messages since the last call (verifier logs arrive here)."""
-    out = "".join(_log_lines)
-    _log_lines.clear()
+    """libbpf's messages to this thread since its last call (verifier logs arrive here)."""
+    lines = _log_lines()
+    out = "".join(lines)
+    lines.clear()
     return out
 
 

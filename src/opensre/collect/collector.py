@@ -206,15 +206,20 @@ class Collector:
             self.obj = o = core.obj
             probes[families.CORE] = core.describe()
             running = []
+            loaded = self._load_families(kbtf, o, rodata)
+            for fam in self.opts.families:  # every loaded one is owned (closed) before a failure is raised
+                x = loaded[fam]
+                if not isinstance(x, BaseException):
+                    self.extra[fam] = x.obj
             for fam in self.opts.families:
-                try:
-                    x = families.load_family(fam, kbtf, btf_path=self.opts.btf_path, core=o, rodata=rodata)
-                except families.FamilyUnavailable as e:
+                x = loaded[fam]
+                if isinstance(x, families.FamilyUnavailable):
                     if fam in self.opts.required:
-                        raise
-                    probes[fam] = f"unavailable: {e.reason}"
+                        raise x
+                    probes[fam] = f"unavailable: {x.reason}"
                     continue
-                self.extra[fam] = x.obj
+                if isinstance(x, BaseException):
+                    raise x
                 probes[fam] = x.describe()
                 running.append(fam)
                 if fam == "net":
@@ -229,6 +234,31 @@ class Collector:
         self.run.probes = probes
         self.run.sample_interval_s = self.opts.sample_interval_s if "samples" in self.families else None
         self._next_sample = time.monotonic() + self.opts.sample_interval_s
+
+    def _load_families(self, kbtf, core: BpfObject, rodata: dict) -> dict:
+        """family -> Loaded, or the exception its load raised. They load at the same
+        time, one thread each: most of a load is the kernel's verifier and libbpf's
+        BTF work, in C calls that release the GIL (start-up time)."""
+        def one(fam: str):
+            try:
+                return families.load_family(fam, kbtf, btf_path=self.opts.btf_path, core=core, rodata=rodata)
+            except BaseException as e:  # handed to start(), which raises it in order
+                return e
+
+        fams = list(self.opts.families)
+        if len(fams) < 2:
+            return {f: one(f) for f in fams}
+        import threading
+
+        out: dict = {}
+        threads = [threading.Thread(target=lambda f=f: out.__setitem__(f, one(f)), name=f"load-{f}", daemon=True)
+                   for f in fams[1:]]
+        for t in threads:
+            t.start()
+        out[fams[0]] = one(fams[0])
+        for t in threads:
+            t.join()
+        return out
 
     def track(self, pid: int, *, observed_since_ns: int | None = None, info: procfs.ProcInfo | None = None,
               state: int = abi.TRACKED, nthreads: int = 0) -> None:

@@ -35,20 +35,24 @@ def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, proc
         for p in procs:
             p.task_id = c.task_of.get((p.pid, p.start_time_ns), p.task_id)
     _root_status(c.tasks, run)
-    peaks = concurrent_peaks(procs, store.samples(run_id), c.task_of, run.end_time_ns)
+    samples = list(store.samples(run_id))  # read once: the peaks and the aggregates both go through it
+    peaks = concurrent_peaks(procs, samples, c.task_of, run.end_time_ns)
     for t in c.tasks:
         t.memory_peak_bytes = max(peaks.get(t.task_id, 0), t.peak_rss_bytes or 0)
     store.put_correlation(run_id, c.tasks, c.tools, c.task_of)
-    _store_aggregates(store, run)
+    # the processes now point at their tasks as task_of says (all of the run's: they came from
+    # it), except for a detected run, whose processes are stored under its collection
+    known = {"task_of": c.task_of} if run.parent_run_id is None else {}
+    _store_aggregates(store, run, samples=samples, **known)
     return c
 
 
-def _store_aggregates(store, run) -> None:
+def _store_aggregates(store, run, **known) -> None:
     """tune's per-task figures, kept once the tasks are known (analysis computes them:
     the same code as when they are missing, so both give the same numbers)."""
     from ..analysis.facts import store_aggregates
 
-    store_aggregates(store, run)
+    store_aggregates(store, run, **known)
 
 
 def _root_status(tasks, run) -> None:

@@ -189,12 +189,30 @@ class ToolIdentifier:
 
     @classmethod
     def from_files(cls, extra: Iterable[str | Path] = ()) -> "ToolIdentifier":
-        """The built-in catalogue, then each user rule file in order."""
+        """The built-in catalogue, then each user rule file in order. Parsed once per
+        process while the files are unchanged (`opensre run` checks the rules before
+        the command and uses them after it)."""
+        paths = [Path(p) for p in (BUILTIN_CATALOG, *extra)]
+        try:
+            stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p in paths for st in (p.stat(),))
+        except OSError:
+            stamp = None  # a missing file: _load_file says so
+        hit = _PARSED.get(stamp) if stamp else None
+        if hit is not None:
+            return hit
+        out = cls._parse(paths)
+        if stamp:
+            _PARSED.clear()
+            _PARSED[stamp] = out
+        return out
+
+    @classmethod
+    def _parse(cls, paths: list[Path]) -> "ToolIdentifier":
         tools: dict[str, _Tool] = {}
         renames: list[_Rename] = []
         excludes: list[_Match] = []
-        for path in (BUILTIN_CATALOG, *extra):
-            _load_file(Path(path), tools, renames, excludes)
+        for path in paths:
+            _load_file(path, tools, renames, excludes)
         return cls(tools.values(), renames, excludes)
 
     # ------------------------------------------------------------ queries
@@ -349,6 +367,7 @@ def user_rules_path() -> Path:
 
 _TOP_KEYS = ("version", "tools", "rename", "exclude")
 _TOOL_KEYS = frozenset(_Tool.__dataclass_fields__)
+_PARSED: dict[tuple, "ToolIdentifier"] = {}  # from_files(): the last parse, by its files' (path, mtime, size)
 _MATCH_KEYS = frozenset({"tool", "subcommand", "exe_glob", "argv_regex"})
 _OPTION = re.compile(r"[-+][^\s=]+")
 

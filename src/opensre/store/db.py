@@ -161,7 +161,10 @@ class Store:
 
         prow = []
         for p in processes:
-            row = [run_id, *_GET_ALL(p)]
+            d = p.__dict__
+            # a record's attributes are its fields in order (dataclass __init__ sets them so):
+            # its values are the row; else (an attribute added later) one getattr per field
+            row = [run_id, *d.values()] if tuple(d) == _FIELDS else [run_id, *_GET_ALL(p)]
             row[_ARGV_IDX + 1] = argv_json(p.argv)
             prow.append(row)
         erow = [(run_id, e.pid, e.start_time_ns, e.t_ns, e.exe, argv_json(e.argv), int(e.argv_truncated), e.cwd)
@@ -734,6 +737,7 @@ def _json(text: str | None):
 
 _ARGV_IDX = PROCESS_FIELDS.index("argv")
 _GET_ALL = operator.attrgetter(*PROCESS_FIELDS)
+_FIELDS = tuple(PROCESS_FIELDS)
 
 
 def _process_row(run_id: str, p: Process) -> list:
