@@ -76,7 +76,7 @@ def burn(s):
     t = time.monotonic()
     while time.monotonic() - t < s: pass
 if __name__ == "__main__":
-    with mp.Pool(2) as p: p.map(burn, [8, 8])
+    with mp.Pool(2) as p: p.map(burn, [10, 10])
 """
 
 
@@ -114,7 +114,7 @@ def test_top_json_counts_forked_workers_in_their_task(store, tmp_path):
         assert len(pids) == 3, pids  # the pool's parent and its two workers
         time.sleep(1)  # past the interpreters' start-up
         t0, c0 = time.monotonic(), _cpu_s(pids)
-        top = subprocess.run(opensre_cmd() + ["top", "--once", "--format", "json", "--interval", "2",
+        top = subprocess.run(opensre_cmd() + ["top", "--once", "--format", "json", "--interval", "4",
                                               "--store", str(store)], capture_output=True, text=True, timeout=30)
         truth = (_cpu_s(pids) - c0) / (time.monotonic() - t0)
     finally:
@@ -124,8 +124,9 @@ def test_top_json_counts_forked_workers_in_their_task(store, tmp_path):
     assert live["processes"] == 3
     (task,) = live["tasks"]  # one task: the workers are the parent's
     assert task["processes"] == 3 and set(task) >= {"task_id", "name", "cpu_cores", "rss_bytes"}
-    # the kernel's charge over a window around top's (1.2+ cores on an idle 2-CPU host)
-    assert abs(task["cpu_cores"] - truth) <= 0.15 * truth + 0.1, (task["cpu_cores"], truth)
+    # the kernel's charge over a window around top's 4 s (1.2+ cores on an idle 2-CPU host;
+    # the window is top's start-up longer, which a busy host makes the bound's 20%)
+    assert abs(task["cpu_cores"] - truth) <= 0.2 * truth + 0.1, (task["cpu_cores"], truth)
     assert live["cpu_cores"] == task["cpu_cores"] and task["rss_bytes"] > 3 * (5 << 20)
     assert run.returncode == 0, run.stderr
 

@@ -284,6 +284,8 @@ def _startup(p: Process, shell: Process, det: _Detector) -> bool:
     """A script an interactive shell ran as part of its own start-up (its rc files)."""
     if det.ident.category(_base(shell.argv[0].lstrip("-")) if shell.argv else "") != "shell":
         return False  # a multiplexer or sshd: what it starts is the user's
+    if "--norc" in shell.argv and ("--noprofile" in shell.argv or not shell.argv[0].startswith("-")):
+        return False  # it reads no rc file: nothing it runs is start-up
     return p.start_time_ns - shell.start_time_ns < STARTUP_S * 1e9
 
 
