@@ -6,19 +6,8 @@ tests/kernel/test_views_real.py."""
 from __future__ import annotations
 
 from opensre.analysis.classify import efficiency
-from opensre.analysis.result import Given, TaskFacts
-
-S = 1_000_000_000
-MiB = 1 << 20
-
-
-def facts(**kw) -> TaskFacts:
-    d = dict(run_id="r1", task_id="t1", task_name="x", task_type="x", engine="generic", start_time_ns=0,
-             end_time_ns=10 * S, wall_ns=10 * S, cpu_ns=0, runq_wait_ns=0, blocked_io_ns=0, sleep_ns=0,
-             peak_rss_bytes=100 * MiB, read_bytes=0, write_bytes=0, major_faults=0, max_threads=1, peak_cores=0.0,
-             longest_stall_ns=0, exit_code=0, exit_signal=None, oom_killed=False, oom_limit_bytes=None)
-    d.update(kw)
-    return TaskFacts(**d)
+from opensre.analysis.result import Given
+from test_tune import MiB, S, facts  # noqa: F401 - one TaskFacts builder for the tune tests
 
 
 def test_parallel_efficiency_counts_a_pipelines_concurrent_cpu():
