@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from opensre.analysis.classify import efficiency
 from opensre.analysis.result import Given
-from test_tune import MiB, S, facts  # noqa: F401 - one TaskFacts builder for the tune tests
+from test_tune import S, facts  # one TaskFacts builder for the tune tests
 
 
 def test_parallel_efficiency_counts_a_pipelines_concurrent_cpu():
