@@ -42,7 +42,10 @@ BURN = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pas
 def test_run_queue_wait_when_oversubscribed(observe):
     # each burner prints the kernel's own figure for itself at its end:
     # /proc/self/schedstat = on-CPU ns, run-queue wait ns, timeslices
-    code = BURN.format(s=1.5) + "\nimport os\nprint(os.getpid(), open('/proc/self/schedstat').read().strip())"
+    # one write(2) per line: with PYTHONUNBUFFERED print() writes each piece, and four
+    # burners ending together interleave them
+    code = BURN.format(s=1.5) + ("\nimport os\nos.write(1, ('%d %s' % (os.getpid(), "
+                                 "open('/proc/self/schedstat').read().strip()) + chr(10)).encode())")
     burn = f"{sys.executable} -c \"{code}\""
     # pinned to 2 CPUs: 4 burners must take turns, so each waits about as long as it runs
     obs = observe(["taskset", "-c", "0,1", "bash", "-c", f"for i in 1 2 3 4; do {burn} & done; wait"],
