@@ -6,12 +6,12 @@ stored: bounded and redacted) and counters; a reader never needs root."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
 from ..safefile import read_user_text, write_output
-from .db import _alive, give_to_invoking_user
+from .owner import give_to_invoking_user
+from .rows import collector_alive
 
 FIELDS = ["pid", "start_time_ns", "ppid", "parent_start_time_ns", "exe", "comm", "argv", "cpu_ns", "rss_bytes",
           "read_bytes", "write_bytes", "net_tx_bytes", "net_rx_bytes", "exec_count", "first_argv"]
@@ -60,7 +60,7 @@ def read_snapshots(store_path: str | Path, skipped: list | None = None) -> list[
             if skipped is not None:
                 skipped.append(f.name)
             continue
-        if doc.get("collector_pid") and not _alive(doc["collector_pid"]):
+        if doc.get("collector_pid") and not collector_alive(doc["collector_pid"]):
             continue
         doc["processes"] = [dict(zip(FIELDS, row)) for row in doc["processes"]]
         out.append(doc)

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 
 from ..errors import StoreError, UsageError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Process, Run, Sample
-from .db import HOST_SAMPLE_FIELDS, Store
+from .db import Store
+from .rows import HOST_SAMPLE_FIELDS
 
 _BATCH = 5000
 
