@@ -30,8 +30,7 @@ def default_store_path() -> Path:
     env = os.environ.get("OPENSRE_STORE")
     if env:
         return Path(env)
-    home = Path.home()
-    home = sudo_home() or home
+    home = sudo_home() or Path.home()
     xdg = None if os.environ.get("SUDO_USER") else os.environ.get("XDG_DATA_HOME")  # root's XDG is not the user's
     base = Path(xdg) if xdg else home / ".local" / "share"
     return base / "opensre" / f"{os.uname().nodename}.sqlite"

@@ -25,3 +25,6 @@ class Store(SqliteReader, StoreWriter):
         path = Path(path) if path else default_store_path()
         db, version = connect(path, readonly)
         super().__init__(db, path, version, readonly)
+
+    def close(self) -> None:
+        self.db.close()

@@ -318,6 +318,3 @@ class SqliteReader:
             "u.peak_rss_bytes, u.exit_code, u.exit_signal, p.runq_wait_ns, p.blocked_io_ns, p.threads, p.oom_killed "
             "FROM tools u LEFT JOIN processes p ON p.run_id=? AND p.pid=u.pid AND p.start_time_ns=u.start_time_ns "
             "WHERE u.run_id=?", (parent, run_id))
-
-    def close(self) -> None:
-        self.db.close()
