@@ -72,6 +72,61 @@ def _without_gc(fn):
     return wrapper
 
 
+def _findings(store: Store, runs: list[Run], rules, cache: dict,
+              th: Thresholds) -> tuple[list[TaskFacts], list[Finding], list[Finding]]:
+    """The facts of the runs reported on, their findings per task and per tool."""
+    facts: list[TaskFacts] = []
+    findings: list[Finding] = []
+    tool_findings: list[Finding] = []
+    for run in runs:
+        fs = task_facts(store, run, rules, cache=cache)
+        facts += fs
+        for t in fs:
+            findings += classify(t, th)
+        tool_findings += _tool_findings(store, run, fs, th)
+    return facts, findings, tool_findings
+
+
+def _instance_suggestion(recs: list[Recommendation], arch: str | None) -> dict | None:
+    """The cheapest bundled type that fits the largest recommendation."""
+    need_c = max(r.cpus for r in recs)
+    need_m = max(r.memory_bytes for r in recs)
+    fit = cheapest_fit(need_c, need_m, arch)
+    return None if fit is None else {
+        "instance_type": fit.name, "vcpus": fit.vcpus, "memory_gib": fit.memory_gib,
+        "usd_per_hour": fit.usd_per_hour, "arch": fit.arch,
+        "reason": f"cheapest {arch + ' ' if arch else ''}type in the bundled table with >= {need_c} "
+                  f"vCPUs and >= {need_m / 2**30:.1f} GiB (the largest recommendation)"
+                  + ("" if arch else "; the host's architecture is unknown (stored before schema v11): "
+                                      "check the type runs your binaries")}
+
+
+def _cost(store: Store, runs: list[Run], host, facts: list[TaskFacts], recs: list[Recommendation],
+          price_per_hour: float | None, instance_type: str | None) -> dict:
+    # the cores the run had are the observed host's, whatever type is named for the price
+    it = instance(instance_type) if instance_type else None
+    cpus = host.cpus if host and host.cpus else (it.vcpus if it else 1)
+    if it:
+        price, src = it.usd_per_hour, f"{it.name} on-demand (bundled table)"
+    else:
+        price, src = price_per_hour, "--price-per-hour"
+    wall = sum(((r.end_time_ns or r.start_time_ns) - r.start_time_ns) / 1e9 for r in runs)
+    tools = [u for r in runs for u in store.tools(r.run_id)]
+    cost = run_cost(wall, cpus, price, facts, tools, recs, src)
+    arch = host_arch(host)
+    cost["host_arch"] = arch
+    if it:
+        diff = shape_differences(it, host)
+        cost["instance"] = {"instance_type": it.name, "vcpus": it.vcpus, "memory_gib": it.memory_gib,
+                            "arch": it.arch, "usd_per_hour": it.usd_per_hour, "matches_host": not diff}
+        cost["shape_note"] = None if not diff else (
+            f"{it.name} differs from the observed host ({'; '.join(diff)}): its price is used, "
+            f"split over the host's {cpus} CPUs the run had")
+    if recs:
+        cost["instance_suggestion"] = _instance_suggestion(recs, arch)
+    return cost
+
+
 @_without_gc
 def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thresholds: Thresholds | None = None,
          price_per_hour: float | None = None, instance_type: str | None = None,
@@ -97,15 +152,7 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
             totals[run.run_id] = task_facts(store, run, rules, series=False, cache=cache)
         return totals[run.run_id]
 
-    facts: list[TaskFacts] = []
-    findings: list[Finding] = []
-    tool_findings: list[Finding] = []
-    for run in runs:
-        fs = task_facts(store, run, rules, cache=cache)
-        facts += fs
-        for t in fs:
-            findings += classify(t, th)
-        tool_findings += _tool_findings(store, run, fs, th)
+    facts, findings, tool_findings = _findings(store, runs, rules, cache, th)
     sizing = list(facts)
     ours = {r.run_id for r in runs}
     extra = [r for r in _resolve(store, sizing_runs or []) if r.run_id not in ours]
@@ -125,36 +172,7 @@ def tune(store: Store, run_ids: list[str], *, workflow: str | None = None, thres
     host = store.host(runs[0].host_id) if runs and runs[0].host_id else None
     cost = None
     if price_per_hour is not None or instance_type:
-        # the cores the run had are the observed host's, whatever type is named for the price
-        it = instance(instance_type) if instance_type else None
-        cpus = host.cpus if host and host.cpus else (it.vcpus if it else 1)
-        if it:
-            price, src = it.usd_per_hour, f"{it.name} on-demand (bundled table)"
-        else:
-            price, src = price_per_hour, "--price-per-hour"
-        wall = sum(((r.end_time_ns or r.start_time_ns) - r.start_time_ns) / 1e9 for r in runs)
-        tools = [u for r in runs for u in store.tools(r.run_id)]
-        cost = run_cost(wall, cpus, price, facts, tools, recs, src)
-        arch = host_arch(host)
-        cost["host_arch"] = arch
-        if it:
-            diff = shape_differences(it, host)
-            cost["instance"] = {"instance_type": it.name, "vcpus": it.vcpus, "memory_gib": it.memory_gib,
-                                "arch": it.arch, "usd_per_hour": it.usd_per_hour, "matches_host": not diff}
-            cost["shape_note"] = None if not diff else (
-                f"{it.name} differs from the observed host ({'; '.join(diff)}): its price is used, "
-                f"split over the host's {cpus} CPUs the run had")
-        if recs:
-            need_c = max(r.cpus for r in recs)
-            need_m = max(r.memory_bytes for r in recs)
-            fit = cheapest_fit(need_c, need_m, arch)
-            cost["instance_suggestion"] = None if fit is None else {
-                "instance_type": fit.name, "vcpus": fit.vcpus, "memory_gib": fit.memory_gib,
-                "usd_per_hour": fit.usd_per_hour, "arch": fit.arch,
-                "reason": f"cheapest {arch + ' ' if arch else ''}type in the bundled table with >= {need_c} "
-                          f"vCPUs and >= {need_m / 2**30:.1f} GiB (the largest recommendation)"
-                          + ("" if arch else "; the host's architecture is unknown (stored before schema v11): "
-                                              "check the type runs your binaries")}
+        cost = _cost(store, runs, host, facts, recs, price_per_hour, instance_type)
     return TuneResult(
         run_ids=[r.run_id for r in runs], tasks=facts,
         runs=[{"run_id": r.run_id, "status": r.status, "exit_code": r.exit_code, "exit_signal": r.exit_signal,

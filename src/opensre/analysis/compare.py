@@ -1,16 +1,40 @@
-"""Run comparison: per task type, the median of each side and a regression
-flag only beyond noise. Noise is the spread seen within a side (tasks of one
-type in one run, or the same type over several runs); a change must beat both
-a relative floor and an absolute floor, so tiny tasks jittering by 2x on a busy
-host are not flagged."""
+"""Run comparison, per task type: both `tune --compare` and `report --compare`
+group by `task_type()` and compare the two sides type by type.
+
+`compare()` (tune): the median of each side and a regression flag only beyond
+noise. Noise is the spread seen within a side (tasks of one type in one run, or
+the same type over several runs); a change must beat both a relative floor and
+an absolute floor, so tiny tasks jittering by 2x on a busy host are not flagged.
+`compare_totals()` (the report): per type, the count, mean duration, total CPU
+and largest peak RSS of each side, and B - A."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 from statistics import median
+from typing import Callable, Iterable, TypeVar
 
 from .result import Delta, TaskFacts
+
+
+T = TypeVar("T")
+
+
+def task_type(name: str) -> str:
+    """A task's type from its name (where no rule names it): the name without a
+    Nextflow work-dir suffix (`fastqc [ab/cdef12]` and `fastqc [12/34abcd]` are one type)."""
+    if name.endswith("]") and " [" in name:
+        return name[:name.rindex(" [")]
+    return name
+
+
+def by_type(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
+    """The items of one side grouped by their type."""
+    g: dict[str, list[T]] = defaultdict(list)
+    for x in items:
+        g[key(x)].append(x)
+    return g
 
 
 @dataclass
@@ -37,12 +61,7 @@ def _spread(vals: list[float]) -> float:
 
 def compare(before: list[TaskFacts], after: list[TaskFacts], floors: Floors | None = None) -> list[Delta]:
     f = floors or Floors()
-    a: dict[str, list[TaskFacts]] = defaultdict(list)
-    b: dict[str, list[TaskFacts]] = defaultdict(list)
-    for t in before:
-        a[t.task_type].append(t)
-    for t in after:
-        b[t.task_type].append(t)
+    a, b = by_type(before, lambda t: t.task_type), by_type(after, lambda t: t.task_type)
     out = []
     for ttype in sorted(set(a) | set(b)):
         for metric, get in METRICS.items():
@@ -61,3 +80,30 @@ def compare(before: list[TaskFacts], after: list[TaskFacts], floors: Floors | No
             out.append(Delta(ttype, metric, round(ma, 4), round(mb, 4), round(ratio, 3) if ratio else None,
                              round(noise, 3), reg, imp, len(va), len(vb)))
     return out
+
+
+def type_totals(tasks: list) -> dict:
+    """One side of a totals comparison. tasks: (duration ns or None, cpu ns, peak RSS,
+    failed or OOM-killed) of one type: {n, dur (mean), cpu (total), rss (largest), failed}."""
+    return {"n": len(tasks), "dur": sum(d or 0 for d, _, _, _ in tasks) / len(tasks),
+            "cpu": sum(c for _, c, _, _ in tasks), "rss": max([0] + [r for _, _, r, _ in tasks]),
+            "failed": sum(bool(x) for _, _, _, x in tasks)}
+
+
+def compare_totals(a: dict[str, list], b: dict[str, list], whole_a: dict, whole_b: dict) -> list[dict]:
+    """Per task type (`by_type` of each side's tuples, see type_totals), the most CPU
+    first, after a first row for the whole run (whole_*: {n, dur, cpu, rss}):
+    {type, a, b (None where the type is not on that side), d_M (B - A), r_M (B / A)}
+    for M in dur, cpu, rss."""
+    ga = {k: type_totals(v) for k, v in a.items()}
+    gb = {k: type_totals(v) for k, v in b.items()}
+    keys = sorted(set(ga) | set(gb), key=lambda k: -max(ga.get(k, {}).get("cpu", 0), gb.get(k, {}).get("cpu", 0)))
+    rows = [{"type": "(whole run)", "a": whole_a, "b": whole_b}]
+    rows += [{"type": k, "a": ga.get(k), "b": gb.get(k)} for k in keys]
+    for r in rows:
+        for m in ("dur", "cpu", "rss"):
+            va = r["a"][m] if r["a"] else None
+            vb = r["b"][m] if r["b"] else None
+            r[f"d_{m}"] = (vb - va) if va is not None and vb is not None else None
+            r[f"r_{m}"] = (vb / va) if va and vb is not None else None
+    return rows

@@ -11,6 +11,7 @@ from functools import lru_cache
 from ..model import Run
 from ..store import TASK_FACT_COLUMNS, Store
 from .classify import efficiency
+from .compare import task_type
 from .result import Given, TaskFacts
 from .sizeflags import size_flags
 from .workflow import Rule, match_rule, rule_from_argv
@@ -281,7 +282,7 @@ def task_facts(store: Store, run: Run, rules: dict[str, Rule] | None = None, ser
         rss = rss or 0
         threads = threads or 1
         f = TaskFacts(  # positional (TaskFacts' field order): 100,000 of these for --pipeline
-            rid, tid, name, (rule.name if rule else target) or name, engine,
+            rid, tid, name, (rule.name if rule else target) or task_type(name), engine,
             start, end_t, wall, cpu, rq or 0, blk or 0, sleep,         # ..., runq_wait_ns, blocked_io_ns, sleep_ns
             rss, rd or 0, wr or 0, majf, threads, round(pk, 3),         # peak_rss_bytes, ..., max_threads, peak_cores
             stall if series else 0, code, sig, bool(oom),               # longest_stall_ns, exit_code/signal, oom_killed

@@ -43,6 +43,17 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
     buf = io.StringIO()
     con = Console(file=buf, force_terminal=bool(color), no_color=not color, width=width, emoji=False,
                   color_system="standard" if color else None)
+    _head(con, result)
+    _findings(con, result)
+    _recommendations(con, result)
+    if result.comparison is not None:
+        _comparison(con, result)
+    if result.cost:
+        _cost(con, result.cost)
+    return buf.getvalue()
+
+
+def _head(con: Console, result) -> None:
     head = f"tune: {len(result.run_ids)} run(s) " + ", ".join(m(r[:12]) for r in result.run_ids)
     if result.host:
         head += f" on {m(result.host['hostname'])} ({result.host['cpus']} CPUs, {fmt_bytes(result.host['mem_bytes'])})"
@@ -55,6 +66,8 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
             how = f"signal {r['exit_signal']}" if r.get("exit_signal") else f"exit status {r['exit_code']}"
             con.print(f"run {m(r['run_id'][:12])} FAILED: {how}")
 
+
+def _findings(con: Console, result) -> None:
     t = Table(title="Findings per task", title_justify="left", show_lines=False)
     for c in ("task", "classification", "wall", "cpu", "what held it back / why"):
         t.add_column(c, overflow="fold")
@@ -75,6 +88,8 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
             t.add_row(m(f.task_name), m(f.tool or ""), m(f.classification), m(f.message))
         con.print(t)
 
+
+def _recommendations(con: Console, result) -> None:
     t = Table(title="Recommendations per task type", title_justify="left")
     for c in ("task type", "cpus", "memory", "now", "reason"):
         t.add_column(c, overflow="fold")
@@ -96,40 +111,40 @@ def render(result, color: bool | None = None, width: int = 120) -> str:
                      + " (all in --format json)")
     con.print(t)
 
-    if result.comparison is not None:
-        t = Table(title="Comparison (before -> after, median per task type)", title_justify="left")
-        for c in ("task type", "metric", "before", "after", "ratio", "noise", "verdict"):
-            t.add_column(c)
-        for d in result.comparison:
-            if d.metric.endswith("_bytes"):
-                b, a = (fmt_bytes(int(x)) if not math.isnan(x) else "-" for x in (d.before, d.after))
-            else:
-                b, a = (f"{x:.2f}" if not math.isnan(x) else "-" for x in (d.before, d.after))
-            verdict = "[bold red]REGRESSION[/]" if d.regression else "[green]improved[/]" if d.improvement else ""
-            if d.n_before == 0 or d.n_after == 0:
-                verdict = "only in " + ("after" if d.n_before == 0 else "before")
-            t.add_row(m(d.task_type), m(d.metric), b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
-        con.print(t)
-        changed = getattr(result, "changes", None) or []
-        if changed:
-            t = Table(title="What changed per task type (before -> after)", title_justify="left")
-            for c in ("task type", "what", "change"):
-                t.add_column(c, overflow="fold")
-            for ch in changed:
-                t.add_row(ch["task_type"], ch["kind"], ch["message"])
-            con.print(t)
 
-    if result.cost:
-        c = result.cost
-        con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({m(c['price_source'])}): run ${c['run_usd']:.4f}, "
-                  f"used by tasks ${c['used_usd']:.4f}, idle share {100 * c['idle_share']:.0f}% "
-                  f"(${c['idle_usd']:.4f})")
-        if c.get("shape_note"):
-            con.print(f"  [bold yellow]note:[/] {c['shape_note']}")
-        for s in c.get("savings", []):
-            con.print(f"  {m(s['task_type'])}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
-        if c.get("instance_suggestion"):
-            i = c["instance_suggestion"]
-            con.print(f"  instance: {m(i['instance_type'])} ({i['vcpus']} vCPU, {i['memory_gib']:g} GiB, "
-                      f"${i['usd_per_hour']}/h): {m(i['reason'])}")
-    return buf.getvalue()
+def _comparison(con: Console, result) -> None:
+    t = Table(title="Comparison (before -> after, median per task type)", title_justify="left")
+    for c in ("task type", "metric", "before", "after", "ratio", "noise", "verdict"):
+        t.add_column(c)
+    for d in result.comparison:
+        if d.metric.endswith("_bytes"):
+            b, a = (fmt_bytes(int(x)) if not math.isnan(x) else "-" for x in (d.before, d.after))
+        else:
+            b, a = (f"{x:.2f}" if not math.isnan(x) else "-" for x in (d.before, d.after))
+        verdict = "[bold red]REGRESSION[/]" if d.regression else "[green]improved[/]" if d.improvement else ""
+        if d.n_before == 0 or d.n_after == 0:
+            verdict = "only in " + ("after" if d.n_before == 0 else "before")
+        t.add_row(m(d.task_type), m(d.metric), b, a, f"{d.ratio:.2f}" if d.ratio else "-", f"{d.noise:.2f}", verdict)
+    con.print(t)
+    changed = getattr(result, "changes", None) or []
+    if changed:
+        t = Table(title="What changed per task type (before -> after)", title_justify="left")
+        for c in ("task type", "what", "change"):
+            t.add_column(c, overflow="fold")
+        for ch in changed:
+            t.add_row(ch["task_type"], ch["kind"], ch["message"])
+        con.print(t)
+
+
+def _cost(con: Console, c: dict) -> None:
+    con.print(f"Cost at ${c['price_per_hour_usd']:.4f}/h ({m(c['price_source'])}): run ${c['run_usd']:.4f}, "
+              f"used by tasks ${c['used_usd']:.4f}, idle share {100 * c['idle_share']:.0f}% "
+              f"(${c['idle_usd']:.4f})")
+    if c.get("shape_note"):
+        con.print(f"  [bold yellow]note:[/] {c['shape_note']}")
+    for s in c.get("savings", []):
+        con.print(f"  {m(s['task_type'])}: {s['cpus_freed']:g} CPUs freed -> ${s['usd']:.4f} per run")
+    if c.get("instance_suggestion"):
+        i = c["instance_suggestion"]
+        con.print(f"  instance: {m(i['instance_type'])} ({i['vcpus']} vCPU, {i['memory_gib']:g} GiB, "
+                  f"${i['usd_per_hour']}/h): {m(i['reason'])}")

@@ -5,7 +5,8 @@
   "use strict";
   const D = JSON.parse(document.getElementById("report-data").textContent);
   const $ = (sel) => document.querySelector(sel);
-  const F_RUNNING = 1, F_PARTIAL = 2, F_OOM = 4, F_FAILED = 8, F_TRUNCATED = 16;
+  // flag bits and classes: Python owns them (report/rows.py) and sends them with the data
+  const { running: F_RUNNING, partial: F_PARTIAL, oom: F_OOM, failed: F_FAILED, truncated: F_TRUNCATED } = D.flags;
 
   // ---- formatting -------------------------------------------------------------
   function fmtBytes(n) {
@@ -61,12 +62,7 @@
   const runEndUs = H.wall_ns ? H.wall_ns / 1000 : Math.max(1, ...tasks.map((t) => t.end || t.start));
   const taskEnd = (t) => (t.end === null ? runEndUs : t.end);
 
-  const CLASS_COLORS = {
-    cpu_bound: "#3b78c4", io_bound: "#e8871e", cpu_starved: "#a05195", memory_bound: "#1b9aaa", idle: "#b9b2a8",
-    failed: "#d62728", oom_killed: "#7a0010", overallocated_cpu: "#4f9d3a", overallocated_memory: "#8f8a2e",
-    "": "#7f97b2", engine: "#c4c9d1",
-  };
-  const CLASS_LABELS = { "": "unclassified", engine: "engine" };
+  const CLASS_COLORS = D.class_colors, CLASS_LABELS = D.class_labels;
   const colorOf = (t) => CLASS_COLORS[t.kind === "engine" && !t.cls ? "engine" : t.cls] || CLASS_COLORS[""];
 
   const state = { sel: null };
