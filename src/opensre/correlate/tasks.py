@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..model import Process, Task, ToolUse
 from .engines import EngineNames
-from .tools import ToolId, ToolIdentifier
+from .tools import ToolId, ToolIdentifier, tool_label
 
 ENGINES_BY_CHILDREN = {"snakemake", "make", "gmake", "xargs", "parallel", "cromwell", "miniwdl", "nextflow"}
 _NF_WORK = re.compile(r"(?:^|/)([0-9a-f]{2}/[0-9a-f]{6,30})/?$")
@@ -260,15 +260,11 @@ class Correlator:
         return list(uses.values())
 
 
-def _label(u: ToolUse) -> str:
-    return f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
-
-
 def _task(run_id: str, tid: str, engine: str, ms: list[Process], root: Process | None,
           uses: list[ToolUse], workdir: str | None) -> Task:
     names: list[str] = []
     for u in sorted(uses, key=lambda u: u.start_time_ns):
-        lab = _label(u)
+        lab = tool_label(u.tool, u.subcommand)
         if lab not in names:
             names.append(lab)
     # one pass over the members (a task of a storm has thousands)
