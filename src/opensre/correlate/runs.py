@@ -55,7 +55,7 @@ from typing import Iterable
 
 from ..model import Process
 from ..rulefile import failer, fields as rule_fields, parse_rule_doc, read_text
-from .rules import RUN_MATCH_KEYS, Match, base_name as _base, parse_match
+from .rules import RUN_MATCH_KEYS, Match, base_name, parse_match
 from .tasks import Correlator, Key, Tree, key
 from .tools import ToolIdentifier
 
@@ -102,12 +102,12 @@ def _short_argv(p: Process, tool: str | None = None) -> str:
     words = list(p.argv)
     if tool and words:
         for i, w in enumerate(words[:6]):
-            b = _base(w)
+            b = base_name(w)
             if b == tool or b.split(".")[0] == tool:
                 words = words[i:]
                 break
     if words:
-        words[0] = _base(words[0])
+        words[0] = base_name(words[0])
     text = " ".join(words) or p.comm or p.exe or "?"
     return text if len(text) <= _NAME_ARGV else text[: _NAME_ARGV - 1] + "…"
 
@@ -146,19 +146,19 @@ class _Detector:
         if self.ident.category(t.tool) in ("shell", "interpreter") or t.tool == "unknown":
             return None
         words = [p.exe, p.argv[0].lstrip("-")] if p.argv else [p.exe]
-        if p.argv and self.ident.category(_base(p.argv[0])) == "wrapper":
+        if p.argv and self.ident.category(base_name(p.argv[0])) == "wrapper":
             # through wrappers (sudo, nohup, env VAR=x): their first plain word
             rest = [a for a in p.argv[1:6] if not a.startswith("-") and "=" not in a]
             words += rest[:1]
         for w in words:
-            c = self.ident.category(_base(w)) if w else None
+            c = self.ident.category(base_name(w)) if w else None
             if c in ("shell", "interpreter"):
                 return "shell" if c == "shell" else "script"
         return None
 
     def ours(self, p: Process) -> bool:
         """opensre itself (its CLI, whatever interpreter runs it): the observer."""
-        words = [_base(w) for w in p.argv[:3]]
+        words = [base_name(w) for w in p.argv[:3]]
         return "opensre" in words or ("-m" in words and words[words.index("-m") + 1:][:1] == ["opensre"])
 
     def terminal(self, q: Process) -> bool:
@@ -166,7 +166,7 @@ class _Detector:
             return True
         if not q.argv:
             return False
-        return self.ident.category(_base(q.argv[0].lstrip("-"))) == "shell" and _interactive_shell(q.argv)
+        return self.ident.category(base_name(q.argv[0].lstrip("-"))) == "shell" and _interactive_shell(q.argv)
 
 
 def detect_runs(procs: list[Process], rules: Iterable[RunRule] = (), *, correlator: Correlator | None = None,
@@ -278,7 +278,7 @@ def _cgroup_unit(p: Process) -> tuple | None:
 
 def _startup(p: Process, shell: Process, det: _Detector) -> bool:
     """A script an interactive shell ran as part of its own start-up (its rc files)."""
-    if det.ident.category(_base(shell.argv[0].lstrip("-")) if shell.argv else "") != "shell":
+    if det.ident.category(base_name(shell.argv[0].lstrip("-")) if shell.argv else "") != "shell":
         return False  # a multiplexer or sshd: what it starts is the user's
     if "--norc" in shell.argv and ("--noprofile" in shell.argv or not shell.argv[0].startswith("-")):
         return False  # it reads no rc file: nothing it runs is start-up

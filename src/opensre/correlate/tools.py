@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .catalog import BUILTIN_CATALOG, KEEP, Rename, ToolSpec, load_file
-from .rules import Match, base_name as _base
+from .rules import Match, base_name
 
 __all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "tool_label"]
 
@@ -222,7 +222,7 @@ class ToolIdentifier:
         """The program word to start from (exe or argv[0]) and its arguments."""
         a0 = argv[0].lstrip("-") if argv else ""  # "-bash": a login shell
         args = argv[1:]
-        if exe and a0 and _base(exe) != _base(a0) and any(_base(exe) == _base(a) for a in argv[1:3]):
+        if exe and a0 and base_name(exe) != base_name(a0) and any(base_name(exe) == base_name(a) for a in argv[1:3]):
             # A script run through its #! line: the kernel runs [interpreter,
             # (#! argument,) script, args...] but exe may name the script.
             # Walking from the interpreter finds the script with its arguments.
@@ -260,7 +260,7 @@ class ToolIdentifier:
         kind, word, j = _scan(t, args)
         if kind not in ("arg", "module", "script") or not word or word == "-":
             return None
-        if kind == "arg" and self.is_shell(t.name) and _base(word).startswith("."):
+        if kind == "arg" and self.is_shell(t.name) and base_name(word).startswith("."):
             # Engine-generated task scripts (Nextflow's .command.sh and .command.run)
             # are not tools: the shell is running the task's commands.
             return None
@@ -284,7 +284,7 @@ class ToolIdentifier:
     def _name(self, word: str, dotted: bool = False) -> str:
         """The tool name for a command word: an exe or script path, a jar, or
         (dotted=True) possibly a Python module or Java class name."""
-        base = _base(word)
+        base = base_name(word)
         m = _SMK_SCRIPT.fullmatch(base)
         if m and "/.snakemake/scripts/" in "/" + word:
             base = m.group(1)
