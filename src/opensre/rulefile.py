@@ -95,10 +95,6 @@ def read_text(path: Path, fail: Fail) -> str:
         fail(None, str(e).replace(f" {path}", "", 1))
 
 
-def read_yaml(path: Path, fail: Fail) -> Any:
-    return parse_yaml(read_text(path, fail), fail)
-
-
 def fields(m: dict) -> dict:
     """A parsed mapping without the line bookkeeping. Not popped: a YAML alias can
     make two places share one dict."""

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..model import Process
-from ..rulefile import failer, fields as rule_fields, parse_rule_doc, read_text
+from ..rulefile import Fail, failer, fields as rule_fields, parse_rule_doc, read_rule_doc
 from .rules import RUN_MATCH_KEYS, Match, base_name, parse_match
 from .tasks import Correlator, Key, Tree, key
 from .tools import ToolIdentifier
@@ -307,18 +307,24 @@ _RULE_KEYS = ("match", "name", "kind", "ignore")
 _PLACEHOLDERS = {"tool", "pid", "argv"}
 
 
+_TOP_KEYS = ("runs",)  # other keys are left to other readers: the file may hold tool rules too
+
+
 def load_run_rules(files: Iterable[str | Path]) -> list[RunRule]:
     """The `runs:` rules of each file, in order (the first rule that matches wins)."""
     out: list[RunRule] = []
     for f in files:
-        path = Path(f)
-        out += parse_run_rules(read_text(path, failer(str(path), _HINT)), str(path))
+        doc, fail = read_rule_doc(Path(f), _HINT, _TOP_KEYS, others=True)
+        out += _rules_of(doc, fail, str(f))
     return out
 
 
 def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
     fail = failer(where, _HINT)
-    doc = parse_rule_doc(text, fail, ("runs",), others=True)  # the file may hold tool rules too
+    return _rules_of(parse_rule_doc(text, fail, _TOP_KEYS, others=True), fail, where)
+
+
+def _rules_of(doc: dict | None, fail: Fail, where: str) -> list[RunRule]:
     items = doc.get("runs") if doc else None
     if items is None:
         return []
@@ -327,7 +333,7 @@ def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
     return [_parse_rule(item, fail, where) for item in items]
 
 
-def _parse_rule(item: dict, fail, where: str) -> RunRule:
+def _parse_rule(item: dict, fail: Fail, where: str) -> RunRule:
     line, lines = item["__line__"], item["__lines__"]
     fields = rule_fields(item)
     for k in fields:

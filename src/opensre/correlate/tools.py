@@ -19,7 +19,8 @@ documented at the top of catalog.yaml:
     rename:   [{match: {tool, subcommand, exe_glob, argv_regex}, tool, subcommand, category}]
     exclude:  [{match: {...}}]
 
-A malformed file raises RuleError("FILE:LINE: message").
+catalog.py parses those files (a malformed one raises RuleError("FILE:LINE: message"));
+rules.py holds the `match:` that renames and excludes share with run rules.
 """
 
 from __future__ import annotations
