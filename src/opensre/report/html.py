@@ -24,7 +24,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from ..correlate.tools import tool_label
 from ..errors import OpenSREError
 from ..model import Process, Run, Task
 from ..model import failed as failed_exit
@@ -496,7 +495,7 @@ def report_data(store: Store, run: Run, compare: Run | None = None, limits: Repo
             cut_per_task += len(us_) - lim.tools_per_task
             us_ = sorted(us_, key=lambda u: (not failed(u), -u.cpu_ns))[:lim.tools_per_task]
         for u in us_:
-            label = tool_label(u.tool, u.subcommand)
+            label = f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
             fl = (u.end_time_ns is None) * F_RUNNING | failed(u) * F_FAILED
             urows.append([task_idx[tid], labels.setdefault(label, len(labels)), u.pid, us(u.start_time_ns), us(u.end_time_ns), u.cpu_ns // 1000,
                           u.peak_rss_bytes, exit_text(u), fl])
