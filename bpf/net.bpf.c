@@ -24,16 +24,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct conn_val {
-	__u32 pid; /* owner tgid, 0 until known */
-	__u32 flags;
-	__u64 start_ns; /* owner's start */
-	__u64 open_ns;
-	__u16 family, sport, dport, _pad;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);

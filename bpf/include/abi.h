@@ -189,4 +189,29 @@ struct osre_task_sample {
 	__u64 net_tx_bytes, net_rx_bytes;
 };
 
+/* Map values that user space reads too (so they are ABI as well). */
+
+/* the `tracked` map: one per tracked thread group */
+struct track_val {
+	__u64 start_ns;
+	__u32 state; /* osre_track_state */
+	__u32 ppid;  /* creating parent, 0 for roots seeded by user space */
+	__u64 parent_start_ns;
+	__u32 nthreads; /* threads the group ever had; 0 = unknown (seen after it started) */
+	__u32 flags;    /* osre_track_flags */
+	__u64 exec_maxrss; /* signal->maxrss at the last exec (earlier images' peaks), pages */
+};
+
+/* net.bpf.c's `conns` map: a TCP socket's owner and addresses while it is open
+ * (the collector reads the ones still open when collection ends) */
+struct conn_val {
+	__u32 pid; /* owner tgid, 0 until known */
+	__u32 flags; /* osre_conn_flags */
+	__u64 start_ns; /* owner's start */
+	__u64 open_ns;
+	__u16 family, sport, dport, _pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
 #endif /* OPENSRE_ABI_H */

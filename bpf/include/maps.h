@@ -13,16 +13,6 @@
 const volatile __u32 host_wide = 0;        /* 1: track every new process unless denied */
 const volatile __u64 wakeup_bytes = 65536; /* wake user space once this much is queued */
 
-struct track_val {
-	__u64 start_ns;
-	__u32 state; /* osre_track_state */
-	__u32 ppid;  /* creating parent, 0 for roots seeded by user space */
-	__u64 parent_start_ns;
-	__u32 nthreads; /* threads the group ever had; 0 = unknown (seen after it started) */
-	__u32 flags;    /* osre_track_flags */
-	__u64 exec_maxrss; /* signal->maxrss at the last exec (earlier images' peaks), pages */
-};
-
 /* per thread group: what exited threads leave behind, plus group-level counters
  * the kernel does not keep (network bytes); consumed at the leader's free */
 struct acc_val {
@@ -107,8 +97,9 @@ static __always_inline void stat_inc(__u32 idx)
 		(*v)++;
 }
 
-/* Batch wakeups: a wakeup per event costs more than the event (perf_spike.md §2).
- * User space drains on a timer; we only force a wakeup when the ring fills up. */
+/* Batch wakeups: waking the consumer for each record costs it an irq_work and an
+ * epoll round trip, several times the cost of the record itself. User space drains
+ * on a timer; we only force a wakeup when the ring fills up. */
 static __always_inline __u64 submit_flags(void)
 {
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)

@@ -3,6 +3,7 @@ and the object must come from the committed source."""
 
 import ctypes
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from opensre.bpf.loader import object_path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-MIRRORS = dict(abi.MIRRORS, conn_val=abi.ConnVal)
-OWNER = {"conn_val": "net"}  # structs private to one family's object
+MIRRORS = abi.MIRRORS
+OWNER = abi.MIRROR_OBJECT  # structs private to one family's object
 
 
 @pytest.mark.parametrize("cname,mirror", sorted(MIRRORS.items()))
@@ -26,6 +27,12 @@ def test_struct_layout_matches_btf(cname, mirror):
     ours = [(name, getattr(mirror, name).offset, getattr(mirror, name).size) for name, _ in mirror._fields_]
     theirs = [(f.name, f.offset, f.size) for f in fields]
     assert ours == theirs
+
+
+def test_every_abi_struct_is_mirrored():
+    text = (ROOT / "bpf/include/abi.h").read_text()
+    declared = set(re.findall(r"^struct (\w+) \{", text, re.M))
+    assert declared == set(MIRRORS)
 
 
 def test_constants_match_header():

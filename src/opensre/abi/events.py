@@ -81,7 +81,7 @@ class ConnEvent(ctypes.Structure):
 
 
 class ConnVal(ctypes.Structure):
-    """value of net.bpf.c's `conns` map (open connections)"""
+    """value of net.bpf.c's `conns` map (open connections; struct conn_val in abi.h)"""
 
     _fields_ = [("pid", u32), ("flags", u32), ("start_ns", u64), ("open_ns", u64),
                 ("family", u16), ("sport", u16), ("dport", u16), ("_pad", u16),
@@ -101,18 +101,21 @@ class TaskSample(ctypes.Structure):
 
 
 class TrackVal(ctypes.Structure):
-    """value of the `tracked` map (struct track_val in proc.bpf.c)"""
+    """value of the `tracked` map (struct track_val in abi.h)"""
 
     _fields_ = [("start_ns", u64), ("state", u32), ("ppid", u32), ("parent_start_ns", u64),
                 ("nthreads", u32), ("flags", u32), ("exec_maxrss", u64)]
 
 
-# C struct name in BTF -> mirror, for the layout test
+# C struct name in BTF -> mirror, for the layout test: every struct of abi.h
 MIRRORS = {
     "osre_hdr": Hdr, "osre_ident": Ident, "osre_ctx": Ctx,
     "osre_exec_event": ExecEvent, "osre_exit_event": ExitEvent, "track_val": TrackVal,
     "osre_oom_event": OomEvent, "osre_conn_event": ConnEvent, "osre_task_sample": TaskSample,
+    "conn_val": ConnVal,
 }
+# the family object whose BTF holds a struct only it uses (the others: proc's)
+MIRROR_OBJECT = {"conn_val": "net"}
 DECODERS = {EV_EXEC: ExecHead, EV_EXIT: ExitEvent, EV_OOM: OomEvent, EV_CONN: ConnEvent}
 
 

@@ -44,7 +44,6 @@ _DECLS = {
     "bpf_object__btf": (c_void_p, [c_void_p]),
     "bpf_object__next_program": (c_void_p, [c_void_p, c_void_p]),
     "bpf_object__next_map": (c_void_p, [c_void_p, c_void_p]),
-    "bpf_object__find_map_by_name": (c_void_p, [c_void_p, c_char_p]),
     "bpf_program__name": (c_char_p, [c_void_p]),
     "bpf_program__section_name": (c_char_p, [c_void_p]),
     "bpf_program__set_autoload": (c_int, [c_void_p, c_bool]),
@@ -68,7 +67,6 @@ _DECLS = {
     "ring_buffer__poll": (c_int, [c_void_p, c_int]),
     "ring_buffer__consume": (c_int, [c_void_p]),
     "ring_buffer__free": (None, [c_void_p]),
-    "libbpf_probe_bpf_prog_type": (c_int, [c_int, c_void_p]),
     "libbpf_probe_bpf_map_type": (c_int, [c_int, c_void_p]),
     "libbpf_num_possible_cpus": (c_int, []),
     "btf__parse": (c_void_p, [c_char_p, c_void_p]),
@@ -81,7 +79,6 @@ _DECLS = {
     "libbpf_minor_version": (c_uint32, []),
 }
 
-BPF_PROG_TYPE_TRACING = 26
 BPF_MAP_TYPE_HASH = 1
 BPF_MAP_TYPE_RINGBUF = 27
 BPF_MAP_TYPE_TASK_STORAGE = 29

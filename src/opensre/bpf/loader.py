@@ -241,9 +241,6 @@ class BpfObject:
         self._rings.append(rb)
         return rb
 
-    def btf(self):
-        return libbpf.lib().bpf_object__btf(self.obj)
-
     # -- teardown -------------------------------------------------------------
     def close(self) -> None:
         """Detach and unload. Nothing is pinned, so a killed process detaches too."""

@@ -329,11 +329,11 @@ def _store(args, readonly=False):
 
 
 def _redactor(args):
-    from ..redact import Redactor
+    from ..redact import Redactor, redact_rule_files
 
     from functools import lru_cache
 
-    r = Redactor.from_files(list(getattr(args, "redact_rules", []) or []) + _user_rule_files())
+    r = Redactor.from_files(redact_rule_files(getattr(args, "redact_rules", []) or []))
 
     # pipelines repeat the same command lines thousands of times: redact each once
     @lru_cache(maxsize=4096)
@@ -348,13 +348,6 @@ def _redactor(args):
     # cwd and exe paths too (a path can hold a token): the pattern rules, once per path
     redact.path = lru_cache(maxsize=4096)(r.redact_path)
     return redact
-
-
-def _user_rule_files() -> list[str]:
-    from ..redact import user_rules_path
-
-    f = user_rules_path()
-    return [str(f)] if f is not None and f.exists() else []
 
 
 def _opts(args, host_wide: bool):
@@ -384,14 +377,12 @@ def cmd_run(args) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
-    from ..correlate.tools import ToolIdentifier
-
-    from ..correlate import tool_rules
+    from ..correlate import tool_identifier
 
     _preflight()
     redact = _redactor(args)
     # every rule source (tools.yaml, rules.yaml beside the store, --rules) fails before the command runs
-    ident = tool_rules(args.store or _default_store(), args.rules)
+    ident = tool_identifier(args.store or _default_store(), args.rules)
     if args.html:  # a target that would be refused fails before the command runs
         from ..safefile import check_output
 
@@ -441,10 +432,10 @@ def cmd_collect(args) -> int:
     _preflight()
     ident = rules = None
     if not args.no_detect:  # a bad rule file (given or auto-loaded) fails before anything starts
-        from ..correlate import run_rules, tool_rules
+        from ..correlate import run_rules, tool_identifier
 
         where = args.store or _default_store()
-        ident, rules = tool_rules(where, args.rules), run_rules(where, args.run_rules)
+        ident, rules = tool_identifier(where, args.rules), run_rules(where, args.run_rules)
     opts = _opts(args, True)
     opts.denylist += args.deny
     store = _store(args)

@@ -6,8 +6,8 @@ BPF cgroup id. The path is walked segment by segment, so nested cases (a contain
 pod, docker-in-docker) yield the innermost match, and leading `/..` segments (paths seen
 across cgroup namespaces) are harmless.
 
-Forms recognised (the regexes follow /work/shared/reference/ecosystem.md §4, checked there
-against real paths):
+Forms recognised (as each runtime and systemd name their cgroups; the unit tests hold a
+real path of each form):
   docker      /system.slice/docker-<id>.scope            /docker/<id>   /moby/<id>
   containerd  .../cri-containerd-<id>.scope              /k8s.io/<id>   /default/<id> (nerdctl)
   cri-o       .../crio-<id>.scope   /kubepods/.../crio-<id>   (crio-conmon-<id> is the monitor)

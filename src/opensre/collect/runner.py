@@ -107,7 +107,7 @@ def _exec_error(fd: int) -> tuple[int, str] | None:
 
 def run_command(argv: list[str], store: Store, *, name: str | None = None,
                 opts: CollectorOptions | None = None, redact=None, as_invoking_user: bool = True,
-                linger_s: float = 2.0, on_started=None, closed_fds: tuple[int, ...] = ()) -> RunResult:
+                linger_s: float = 2.0, closed_fds: tuple[int, ...] = ()) -> RunResult:
     """Observe `argv` and everything it starts. Returns when the command and its
     descendants are done (or `linger_s` after the command, for daemons it left)."""
     if not argv:
@@ -162,8 +162,6 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
             col.finish()
             raise _NotStarted
         col.lower_priority()
-        if on_started:
-            on_started(run)
         status = _supervise(col, pid, linger_s)
         run.end_time_ns = time.time_ns()
         incomplete = col.finish()

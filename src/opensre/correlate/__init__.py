@@ -9,10 +9,11 @@ from pathlib import Path
 
 from .memory import concurrent_peaks
 from .tasks import Correlation, Correlator
-from .tools import ToolId, ToolIdentifier
+from .. import rulefile
+from .tools import ToolId, ToolIdentifier, tool_label
 
 __all__ = ["Correlation", "Correlator", "ToolId", "ToolIdentifier", "correlate_run", "correlate_collection",
-           "tool_rules", "run_rules"]
+           "tool_identifier", "tool_label", "run_rules"]
 
 
 def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, procs=None, execs=None,
@@ -21,7 +22,7 @@ def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, proc
     `procs`, `execs` (and `run`): the run's stored records as the store would return
     them, when the caller holds them (`opensre run` keeps what it wrote): not read
     back. The processes get their task_id, as the store's rows do. `identifier`:
-    the tool rules already loaded (tool_rules()), instead of reading the files again."""
+    the tool rules already loaded (tool_identifier()), instead of reading the files again."""
     by_proc: dict[tuple[int, int], list[list[str]]] = {}
     for e in (store.execs(run_id) if execs is None else execs):
         by_proc.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
@@ -29,7 +30,7 @@ def correlate_run(store, run_id: str, rule_files: list[str | Path] = (), *, proc
     run = run or store.resolve_run(run_id)
     held = procs is not None
     procs = list(store.processes(run_id)) if procs is None else procs
-    ident = identifier or ToolIdentifier.from_files(_tool_rule_files(store.path, rule_files))
+    ident = identifier or tool_identifier(store.path, rule_files)
     c = Correlator(ident).correlate(run_id, procs, execs)
     if held:
         for p in procs:
@@ -65,35 +66,19 @@ def _root_status(tasks, run) -> None:
             t.exit_code, t.exit_signal = run.exit_code, run.exit_signal
 
 
-def _tool_rule_files(store_path, rule_files) -> list:
-    from .tools import user_rules_path
-
-    # built-in catalogue < the user's file < the store's rules.yaml < --rules files
-    # (exists(), not is_file(): a FIFO or directory there is refused by the reader, not skipped)
-    files = [f for f in (user_rules_path(), Path(store_path).parent / "rules.yaml") if f.exists()]
-    return files + list(rule_files)
-
-
-def _run_rule_files(store_path, run_rule_files=()) -> list:
-    """Files with `runs:` rules: the user's runs.yaml, the store's runs.yaml, then the given ones."""
-    from .runs import user_run_rules_path
-
-    files = [f for f in (user_run_rules_path(), Path(store_path).parent / "runs.yaml") if f.exists()]
-    return files + list(run_rule_files)
-
-
-def tool_rules(store_path, rule_files=()) -> ToolIdentifier:
-    """Every tool rule source a run's correlation will use (the catalogue, the
-    user's tools.yaml, rules.yaml beside the store, --rules): loaded, so that a
-    broken one fails before anything starts. Raises RuleError."""
-    return ToolIdentifier.from_files(_tool_rule_files(store_path, rule_files))
+def tool_identifier(store_path, rule_files=()) -> ToolIdentifier:
+    """The tool rules of every view of a store (run, show/correlate, top): the built-in
+    catalogue < the user's tools.yaml < rules.yaml beside the store < --rules files.
+    Loaded, so that a broken one fails before anything starts. Raises RuleError."""
+    return ToolIdentifier.from_files(rulefile.rule_files("tools.yaml", rule_files, store_path, "rules.yaml"))
 
 
 def run_rules(store_path, run_rule_files=()) -> list:
-    """Every `runs:` rule source of a collection, loaded (see tool_rules)."""
+    """Every `runs:` rule source of a collection, loaded (see tool_identifier): the
+    user's runs.yaml, runs.yaml beside the store, then the given ones."""
     from .runs import load_run_rules
 
-    return load_run_rules(_run_rule_files(store_path, run_rule_files))
+    return load_run_rules(rulefile.rule_files("runs.yaml", run_rule_files, store_path, "runs.yaml"))
 
 
 def detected_run_id(collection_run_id: str, root: tuple[int, int]) -> str:
@@ -112,19 +97,19 @@ def correlate_collection(store, collection_run_id: str, rule_files: list[str | P
     stay stored under the collection, each pointing at its task (ids "r<N>.t<M>",
     unique within the collection) or at "unattributed". Returns the detected runs."""
     from ..model import Run
-    from .runs import UNATTRIBUTED, detect_runs, load_run_rules, session_of
+    from .runs import UNATTRIBUTED, detect_runs, session_of
 
     coll = store.resolve_run(collection_run_id)
-    corr = Correlator(identifier or tool_rules(store.path, rule_files))
+    corr = Correlator(identifier or tool_identifier(store.path, rule_files))
     if rules is None:
-        rules = load_run_rules(_run_rule_files(store.path, run_rule_files))
+        rules = run_rules(store.path, run_rule_files)
     procs = list(store.processes(coll.run_id))
     execs: dict[tuple[int, int], list[list[str]]] = {}
     for e in store.execs(coll.run_id):
         execs.setdefault((e.pid, e.start_time_ns), []).append(e.argv)
     # for a collection, root_pid is the process the collector was started from
     session = session_of(procs, coll.root_pid, coll.start_time_ns) if coll.root_pid else set()
-    detected = detect_runs(procs, execs, rules, correlator=corr, session=session)
+    detected = detect_runs(procs, rules, correlator=corr, session=session)
     by_key = {(p.pid, p.start_time_ns): p for p in procs}
     out: list[tuple[Run, list, list]] = []
     task_of: dict[tuple[int, int], str] = {}

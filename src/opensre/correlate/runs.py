@@ -47,23 +47,20 @@ A malformed file raises RuleError("FILE:LINE: message").
 
 from __future__ import annotations
 
-import fnmatch
-import os
 import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-
-from ..regex import RegexError, compile_user
-from ..rulefile import config_path, failer, fields as rule_fields, parse_yaml, read_text
 from ..model import Process
+from ..rulefile import Fail, failer, fields as rule_fields, parse_rule_doc, read_rule_doc
+from .rules import RUN_MATCH_KEYS, Match, base_name, parse_match
 from .tasks import Correlator, Key, Tree, key
 from .tools import ToolIdentifier
 
 __all__ = ["DetectedRun", "RunRule", "detect_runs", "load_run_rules", "parse_run_rules", "session_of",
-           "user_run_rules_path", "UNATTRIBUTED"]
+           "UNATTRIBUTED"]
 
 UNATTRIBUTED = "unattributed"  # the task_id of a collected process that belongs to no detected run
 
@@ -87,21 +84,13 @@ class DetectedRun:
 @dataclass(frozen=True)
 class RunRule:
     name: str
+    match: Match
     kind: str = "named"
-    tool: str | None = None
-    exe_glob: str | None = None
-    argv_regex: re.Pattern | None = None
     where: str = ""  # FILE:LINE, for messages
     ignore: bool = False  # a match is never a run, nor anything under it
 
     def hits(self, p: Process, tool: str) -> bool:
-        if self.tool is not None and not fnmatch.fnmatchcase(tool, self.tool):
-            return False
-        if self.exe_glob is not None:
-            target = p.exe if "/" in self.exe_glob else os.path.basename(p.exe or "")
-            if not fnmatch.fnmatchcase(target or "", self.exe_glob):
-                return False
-        return self.argv_regex is None or self.argv_regex.search(" ".join(p.argv)) is not None
+        return self.match.hits(tool, None, p.exe or "", " ".join(p.argv))
 
     def run_name(self, p: Process, tool: str) -> str:
         return self.name.format(tool=tool, pid=p.pid, argv=_short_argv(p))
@@ -113,18 +102,14 @@ def _short_argv(p: Process, tool: str | None = None) -> str:
     words = list(p.argv)
     if tool and words:
         for i, w in enumerate(words[:6]):
-            b = _base(w)
+            b = base_name(w)
             if b == tool or b.split(".")[0] == tool:
                 words = words[i:]
                 break
     if words:
-        words[0] = _base(words[0])
+        words[0] = base_name(words[0])
     text = " ".join(words) or p.comm or p.exe or "?"
     return text if len(text) <= _NAME_ARGV else text[: _NAME_ARGV - 1] + "…"
-
-
-def _base(word: str) -> str:
-    return word.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _interactive_shell(argv: list[str]) -> bool:
@@ -161,19 +146,19 @@ class _Detector:
         if self.ident.category(t.tool) in ("shell", "interpreter") or t.tool == "unknown":
             return None
         words = [p.exe, p.argv[0].lstrip("-")] if p.argv else [p.exe]
-        if p.argv and self.ident.category(_base(p.argv[0])) == "wrapper":
+        if p.argv and self.ident.category(base_name(p.argv[0])) == "wrapper":
             # through wrappers (sudo, nohup, env VAR=x): their first plain word
             rest = [a for a in p.argv[1:6] if not a.startswith("-") and "=" not in a]
             words += rest[:1]
         for w in words:
-            c = self.ident.category(_base(w)) if w else None
+            c = self.ident.category(base_name(w)) if w else None
             if c in ("shell", "interpreter"):
                 return "shell" if c == "shell" else "script"
         return None
 
     def ours(self, p: Process) -> bool:
         """opensre itself (its CLI, whatever interpreter runs it): the observer."""
-        words = [_base(w) for w in p.argv[:3]]
+        words = [base_name(w) for w in p.argv[:3]]
         return "opensre" in words or ("-m" in words and words[words.index("-m") + 1:][:1] == ["opensre"])
 
     def terminal(self, q: Process) -> bool:
@@ -181,108 +166,119 @@ class _Detector:
             return True
         if not q.argv:
             return False
-        return self.ident.category(_base(q.argv[0].lstrip("-"))) == "shell" and _interactive_shell(q.argv)
+        return self.ident.category(base_name(q.argv[0].lstrip("-"))) == "shell" and _interactive_shell(q.argv)
 
 
-def detect_runs(procs: list[Process], execs: dict[Key, list[list[str]]] | None = None,
-                rules: Iterable[RunRule] = (), *, correlator: Correlator | None = None,
+def detect_runs(procs: list[Process], rules: Iterable[RunRule] = (), *, correlator: Correlator | None = None,
                 session: Iterable[Key] = ()) -> list[DetectedRun]:
     """The runs among the processes of a host-wide collection, ordered by their
     root's start. Processes in none of them are unattributed. `session`: the
-    processes the collector was started from (never run roots). `execs` (every
-    argv of each process) is accepted for symmetry with Correlator.correlate:
-    roots are recognised from the record's last argv today."""
-    corr = correlator or Correlator(ToolIdentifier.from_files())
-    det = _Detector(corr)
-    tree = Tree(procs)
+    processes the collector was started from (never run roots). Roots are
+    recognised from each record's last argv."""
+    finder = _RunFinder(procs, correlator or Correlator(ToolIdentifier.from_files()), set(session))
     rules = list(rules)
-    session = set(session)
-    owner: dict[Key, int] = {}
-    runs: list[DetectedRun] = []
-    groups: dict[tuple, int] = {}
+    if rules:
+        finder.walk(lambda p: finder.by_rule(p, rules))
+    finder.walk(finder.auto)
+    return finder.runs_found()
 
-    def walk(start: list[Process], decide) -> None:
-        """Depth-first from `start`; decide(p) -> run index or None for an
+
+class _RunFinder:
+    """One detection: which run owns each process (`owner`: process -> index in `runs`)."""
+
+    def __init__(self, procs: list[Process], corr: Correlator, session: set[Key]):
+        self.corr, self.det, self.tree, self.session = corr, _Detector(corr), Tree(procs), session
+        self.owner: dict[Key, int] = {}
+        self.runs: list[DetectedRun] = []
+        self.groups: dict[tuple, int] = {}  # (kind, cgroup id) -> its run
+
+    def walk(self, decide) -> None:
+        """Depth-first from the roots; decide(p) -> run index or None for an
         unowned process; a subtree takes its root's run."""
-        stack = [(p, None) for p in reversed(start)]
+        stack = [(p, None) for p in reversed(self.tree.roots)]
         while stack:
             p, inherited = stack.pop()
             k = key(p)
-            if k in owner:
-                inherited = owner[k]  # claimed earlier (a user rule): its subtree goes with it
+            if k in self.owner:
+                inherited = self.owner[k]  # claimed earlier (a user rule): its subtree goes with it
             elif inherited is None:
                 inherited = decide(p)
             if inherited is not None:
-                owner[k] = inherited
-            stack.extend((c, inherited) for c in reversed(tree.children[k]))
+                self.owner[k] = inherited
+            stack.extend((c, inherited) for c in reversed(self.tree.children[k]))
 
-    def new_run(p: Process, kind: str, name: str) -> int:
-        runs.append(DetectedRun(key(p), kind, name))
-        return len(runs) - 1
+    def new_run(self, p: Process, kind: str, name: str) -> int:
+        self.runs.append(DetectedRun(key(p), kind, name))
+        return len(self.runs) - 1
 
-    if rules:
-        def by_rule(p: Process) -> int | None:
-            if key(p) in session:
-                return None
-            tool = corr.tool_of(p).tool
-            for r in rules:
-                if r.hits(p, tool):
-                    return _IGNORED if r.ignore else new_run(p, r.kind, r.run_name(p, tool))
+    def by_rule(self, p: Process, rules: list[RunRule]) -> int | None:
+        if key(p) in self.session:
             return None
-
-        walk(tree.roots, by_rule)
-
-    def auto(p: Process) -> int | None:
-        k = key(p)
-        if k in session:
-            return None
-        if det.ours(p):
-            return _IGNORED
-        g = None
-        if p.slurm_job_id is not None:
-            g = ("slurm", p.slurm_job_id)
-        elif p.pod_uid:
-            g = ("kubernetes", p.pod_uid)
-        elif p.container_id:
-            g = ("container", p.container_id)
-        if g is not None:
-            if g not in groups:
-                label = {"slurm": f"slurm job {g[1]}", "kubernetes": f"pod {str(g[1])[:12]}",
-                         "container": f"container {str(g[1])[:12]}"}[g[0]]
-                groups[g] = new_run(p, g[0], label)
-            return groups[g]
-        e = det.engine(p)
-        if e:
-            return new_run(p, e, f"{e}: {_short_argv(p, e)}")
-        par = tree.parent[k]
-        if par is not None:
-            s = det.script(p)
-            q = tree.by_key[par]
-            if s and det.terminal(q) and not corr.tool_of(p).excluded and not _startup(p, q, det):
-                return new_run(p, s, f"{s}: {_short_argv(p)}")
+        tool = self.corr.tool_of(p).tool
+        for r in rules:
+            if r.hits(p, tool):
+                return _IGNORED if r.ignore else self.new_run(p, r.kind, r.run_name(p, tool))
         return None
 
-    walk(tree.roots, auto)
+    def auto(self, p: Process) -> int | None:
+        k = key(p)
+        if k in self.session:
+            return None
+        if self.det.ours(p):
+            return _IGNORED
+        g = _cgroup_unit(p)
+        if g is not None:
+            if g not in self.groups:
+                self.groups[g] = self.new_run(p, g[0], _CGROUP_LABEL[g[0]](g[1]))
+            return self.groups[g]
+        e = self.det.engine(p)
+        if e:
+            return self.new_run(p, e, f"{e}: {_short_argv(p, e)}")
+        par = self.tree.parent[k]
+        if par is not None:
+            s = self.det.script(p)
+            q = self.tree.by_key[par]
+            if s and self.det.terminal(q) and not self.corr.tool_of(p).excluded and not _startup(p, q, self.det):
+                return self.new_run(p, s, f"{s}: {_short_argv(p)}")
+        return None
 
-    for p in tree.procs:  # by start time
-        i = owner.get(key(p))
-        if i is not None and i != _IGNORED:
-            runs[i].members.append(key(p))
-    for r in runs:
-        if r.kind in ("slurm", "kubernetes", "container"):
-            # the root of a cgroup run: its earliest member whose parent is not one
-            ms = set(r.members)
-            r.root = next(m for m in r.members if tree.parent[m] not in ms)
-        r.members.remove(r.root)
-        r.members.insert(0, r.root)
-    runs = [r for r in runs if r.members]
-    runs.sort(key=lambda r: (r.root[1], r.root[0]))
-    return runs
+    def runs_found(self) -> list[DetectedRun]:
+        """The runs with their members (root first, then by start time), by their root's start."""
+        tree, runs = self.tree, self.runs
+        for p in tree.procs:  # by start time
+            i = self.owner.get(key(p))
+            if i is not None and i != _IGNORED:
+                runs[i].members.append(key(p))
+        for r in runs:
+            if r.kind in _CGROUP_LABEL:
+                # the root of a cgroup run: its earliest member whose parent is not one
+                ms = set(r.members)
+                r.root = next(m for m in r.members if tree.parent[m] not in ms)
+            r.members.remove(r.root)
+            r.members.insert(0, r.root)
+        out = [r for r in runs if r.members]
+        out.sort(key=lambda r: (r.root[1], r.root[0]))
+        return out
+
+
+_CGROUP_LABEL = {"slurm": lambda job: f"slurm job {job}", "kubernetes": lambda uid: f"pod {str(uid)[:12]}",
+                 "container": lambda cid: f"container {str(cid)[:12]}"}
+
+
+def _cgroup_unit(p: Process) -> tuple | None:
+    """(kind, id) of the Slurm job, else the pod, else the container whose cgroup holds p."""
+    if p.slurm_job_id is not None:
+        return "slurm", p.slurm_job_id
+    if p.pod_uid:
+        return "kubernetes", p.pod_uid
+    if p.container_id:
+        return "container", p.container_id
+    return None
 
 
 def _startup(p: Process, shell: Process, det: _Detector) -> bool:
     """A script an interactive shell ran as part of its own start-up (its rc files)."""
-    if det.ident.category(_base(shell.argv[0].lstrip("-")) if shell.argv else "") != "shell":
+    if det.ident.category(base_name(shell.argv[0].lstrip("-")) if shell.argv else "") != "shell":
         return False  # a multiplexer or sshd: what it starts is the user's
     if "--norc" in shell.argv and ("--noprofile" in shell.argv or not shell.argv[0].startswith("-")):
         return False  # it reads no rc file: nothing it runs is start-up
@@ -308,75 +304,56 @@ def session_of(procs: list[Process], pid: int, at_ns: int) -> set[Key]:
 # ---------------------------------------------------------------- rule files
 
 _RULE_KEYS = ("match", "name", "kind", "ignore")
-_MATCH_KEYS = ("tool", "exe_glob", "argv_regex")
 _PLACEHOLDERS = {"tool", "pid", "argv"}
 
 
-def user_run_rules_path() -> Path:
-    return config_path("runs.yaml")
+_TOP_KEYS = ("runs",)  # other keys are left to other readers: the file may hold tool rules too
 
 
 def load_run_rules(files: Iterable[str | Path]) -> list[RunRule]:
     """The `runs:` rules of each file, in order (the first rule that matches wins)."""
     out: list[RunRule] = []
     for f in files:
-        path = Path(f)
-        out += parse_run_rules(read_text(path, failer(str(path), _HINT)), str(path))
+        doc, fail = read_rule_doc(Path(f), _HINT, _TOP_KEYS, others=True)
+        out += _rules_of(doc, fail, str(f))
     return out
 
 
 def parse_run_rules(text: str, where: str = "<rules>") -> list[RunRule]:
     fail = failer(where, _HINT)
-    doc = parse_yaml(text, fail)
-    if doc is None:
-        return []
-    if not isinstance(doc, dict):
-        fail(1, "expected a mapping with a 'runs' list")
-    items = doc.get("runs")
+    return _rules_of(parse_rule_doc(text, fail, _TOP_KEYS, others=True), fail, where)
+
+
+def _rules_of(doc: dict | None, fail: Fail, where: str) -> list[RunRule]:
+    items = doc.get("runs") if doc else None
     if items is None:
         return []
     if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
         fail(doc["__lines__"]["runs"], "'runs' must be a list of mappings")
-    rules = []
-    for item in items:
-        line, lines = item["__line__"], item["__lines__"]
-        fields = rule_fields(item)
-        for k in fields:
-            if k not in _RULE_KEYS:
-                fail(lines[k], f"runs: unknown key {k!r} (expected {', '.join(_RULE_KEYS)})")
-        ignore = fields.get("ignore", False)
-        if not isinstance(ignore, bool):
-            fail(lines["ignore"], "runs: 'ignore' must be true or false")
-        name = fields.get("name", "ignored" if ignore else None)
-        if not isinstance(name, str) or not name.strip():
-            fail(lines.get("name", line), "runs: a rule needs a 'name' (a non-empty string) or 'ignore: true'")
-        try:
-            used = {f for _, f, _, _ in string.Formatter().parse(name) if f is not None}
-        except ValueError as e:
-            fail(lines["name"], f"runs: bad name {name!r} ({e})")
-        bad = used - _PLACEHOLDERS
-        if bad:
-            fail(lines["name"], f"runs: unknown placeholder {{{sorted(bad)[0]}}} in name (expected {{tool}}, {{pid}} or {{argv}})")
-        kind = fields.get("kind", "named")
-        if not isinstance(kind, str) or not re.fullmatch(r"[\w.-]{1,32}", kind):
-            fail(lines.get("kind", line), "runs: 'kind' must be one word")
-        m = fields.get("match")
-        if not isinstance(m, dict):
-            fail(lines.get("match", line), "runs: 'match' must be a mapping")
-        mf = {k: v for k, v in m.items() if k not in ("__line__", "__lines__")}
-        if not mf:
-            fail(m["__line__"], "runs: 'match' is empty, it would match every process")
-        for k, v in mf.items():
-            if k not in _MATCH_KEYS:
-                fail(m["__lines__"][k], f"runs: unknown match key {k!r} (expected {', '.join(_MATCH_KEYS)})")
-            if not isinstance(v, str) or not v:
-                fail(m["__lines__"][k], f"runs: match {k!r} must be a non-empty string")
-        regex = None
-        if "argv_regex" in mf:
-            try:
-                regex = compile_user(mf["argv_regex"])  # RE2: linear time on anyone's argv
-            except RegexError as e:
-                fail(m["__lines__"]["argv_regex"], f"runs: invalid regex {mf['argv_regex']!r} ({e})")
-        rules.append(RunRule(name=name, kind=kind, tool=mf.get("tool"), exe_glob=mf.get("exe_glob"),
-                             argv_regex=regex, where=f"{where}:{line}", ignore=ignore))
-    return rules
+    return [_parse_rule(item, fail, where) for item in items]
+
+
+def _parse_rule(item: dict, fail: Fail, where: str) -> RunRule:
+    line, lines = item["__line__"], item["__lines__"]
+    fields = rule_fields(item)
+    for k in fields:
+        if k not in _RULE_KEYS:
+            fail(lines[k], f"runs: unknown key {k!r} (expected {', '.join(_RULE_KEYS)})")
+    ignore = fields.get("ignore", False)
+    if not isinstance(ignore, bool):
+        fail(lines["ignore"], "runs: 'ignore' must be true or false")
+    name = fields.get("name", "ignored" if ignore else None)
+    if not isinstance(name, str) or not name.strip():
+        fail(lines.get("name", line), "runs: a rule needs a 'name' (a non-empty string) or 'ignore: true'")
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(name) if f is not None}
+    except ValueError as e:
+        fail(lines["name"], f"runs: bad name {name!r} ({e})")
+    bad = used - _PLACEHOLDERS
+    if bad:
+        fail(lines["name"], f"runs: unknown placeholder {{{sorted(bad)[0]}}} in name (expected {{tool}}, {{pid}} or {{argv}})")
+    kind = fields.get("kind", "named")
+    if not isinstance(kind, str) or not re.fullmatch(r"[\w.-]{1,32}", kind):
+        fail(lines.get("kind", line), "runs: 'kind' must be one word")
+    match = parse_match(item, fail, "runs", RUN_MATCH_KEYS)
+    return RunRule(name=name, match=match, kind=kind, where=f"{where}:{line}", ignore=ignore)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..model import Process, Task, ToolUse
 from .engines import EngineNames
-from .tools import ToolId, ToolIdentifier
+from .tools import ToolId, ToolIdentifier, tool_label
 
 ENGINES_BY_CHILDREN = {"snakemake", "make", "gmake", "xargs", "parallel", "cromwell", "miniwdl", "nextflow"}
 _NF_WORK = re.compile(r"(?:^|/)([0-9a-f]{2}/[0-9a-f]{6,30})/?$")
@@ -124,58 +124,7 @@ class Correlator:
         tree = Tree(procs)
         execs = execs or {}
         tool = {key(p): self.tool_of(p) for p in tree.procs}
-        roots: dict[Key, tuple[str, str | None]] = {}  # task root -> (engine, workdir)
-
-        def engine_of(p: Process) -> str | None:
-            t = tool[key(p)].tool
-            return t if t in ENGINES_BY_CHILDREN else None
-
-        def visit(p: Process, engine: str | None) -> None:
-            k = key(p)
-            wd = _nf_workdir(p)
-            if wd is not None:
-                roots[k] = ("nextflow", wd)
-                return
-            if engine and engine_of(p) is None:
-                is_job = JOB_PREDICATES.get(engine)
-                if is_job is None or is_job(execs.get(k) or [p.argv]):
-                    roots[k] = (engine, None)
-                return  # a helper of the engine: stays in the engine's task
-            e = engine_of(p)
-            if e == "nextflow":
-                e = None  # its task roots are recognised by .command.run, wherever they are
-            for c in tree.children[k]:
-                if e and c.exec_count == 0 and engine_of(c) == e:
-                    visit(c, None)  # the engine's own forks (Snakemake's job threads run in-process)
-                else:
-                    visit(c, e)
-
-        for r in tree.roots:
-            visit(r, None)
-        if not roots:
-            # cgroup-defined units, else the generic fallback: children of the root(s)
-            units: dict[tuple, list[Process]] = defaultdict(list)
-            for p in tree.procs:
-                if p.slurm_job_id is not None:
-                    units[("slurm", p.slurm_job_id, p.slurm_step)].append(p)
-                elif p.pod_uid or p.container_id:
-                    units[("kubernetes" if p.pod_uid else "container", p.pod_uid, p.container_id)].append(p)
-            for unit, members in units.items():
-                top = [m for m in members if tree.parent[key(m)] is None
-                       or tree.by_key[tree.parent[key(m)]] not in members]
-                for m in top:
-                    roots[key(m)] = (unit[0], None)
-            if not roots:
-                for r in tree.roots:
-                    # a worker forked without exec by a program (multiprocessing, a
-                    # server's pre-fork) is part of its parent's work, not a task; a
-                    # shell's fork is a subshell, the start of a job like any child
-                    shell = self.is_shell(r.comm)  # the program, not the script it runs
-                    kids = [c for c in tree.children[key(r)] if c.exec_count or shell]
-                    for c in kids:
-                        roots[key(c)] = ("generic", None)
-                    if not kids:
-                        roots[key(r)] = ("generic", None)
+        roots = self._engine_roots(tree, tool, execs) or _unit_roots(tree) or self._generic_roots(tree)
 
         # every process goes to its nearest task-root ancestor, else to the engine task
         owner: dict[Key, Key | None] = {}
@@ -215,6 +164,54 @@ class Correlator:
                 t.task_name = f"{engine_name} (engine)" if engine_name != "generic" else "(run root)"
             tasks.append(t)
         return Correlation(tasks, tools, task_of)
+
+    def _engine_roots(self, tree: Tree, tool: dict[Key, ToolId],
+                      execs: dict[Key, list[list[str]]]) -> dict[Key, tuple[str, str | None]]:
+        """Task root -> (engine, workdir) for the jobs the engines in the tree started."""
+        roots: dict[Key, tuple[str, str | None]] = {}
+
+        def engine_of(p: Process) -> str | None:
+            t = tool[key(p)].tool
+            return t if t in ENGINES_BY_CHILDREN else None
+
+        def visit(p: Process, engine: str | None) -> None:
+            k = key(p)
+            wd = _nf_workdir(p)
+            if wd is not None:
+                roots[k] = ("nextflow", wd)
+                return
+            if engine and engine_of(p) is None:
+                is_job = JOB_PREDICATES.get(engine)
+                if is_job is None or is_job(execs.get(k) or [p.argv]):
+                    roots[k] = (engine, None)
+                return  # a helper of the engine: stays in the engine's task
+            e = engine_of(p)
+            if e == "nextflow":
+                e = None  # its task roots are recognised by .command.run, wherever they are
+            for c in tree.children[k]:
+                if e and c.exec_count == 0 and engine_of(c) == e:
+                    visit(c, None)  # the engine's own forks (Snakemake's job threads run in-process)
+                else:
+                    visit(c, e)
+
+        for r in tree.roots:
+            visit(r, None)
+        return roots
+
+    def _generic_roots(self, tree: Tree) -> dict[Key, tuple[str, str | None]]:
+        """The fallback: the children of the root(s), else the root itself."""
+        roots: dict[Key, tuple[str, str | None]] = {}
+        for r in tree.roots:
+            # a worker forked without exec by a program (multiprocessing, a
+            # server's pre-fork) is part of its parent's work, not a task; a
+            # shell's fork is a subshell, the start of a job like any child
+            shell = self.is_shell(r.comm)  # the program, not the script it runs
+            kids = [c for c in tree.children[key(r)] if c.exec_count or shell]
+            for c in kids:
+                roots[key(c)] = ("generic", None)
+            if not kids:
+                roots[key(r)] = ("generic", None)
+        return roots
 
     def _engine_name(self, t: Task, engine: str, root: Process, argvs: list[list[str]], wd: str | None) -> None:
         """The name the engine gave the job, where it wrote one down."""
@@ -260,15 +257,28 @@ class Correlator:
         return list(uses.values())
 
 
-def _label(u: ToolUse) -> str:
-    return f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
+def _unit_roots(tree: Tree) -> dict[Key, tuple[str, str | None]]:
+    """Without engine jobs: one task per cgroup-defined unit (Slurm step, pod, container)."""
+    units: dict[tuple, list[Process]] = defaultdict(list)
+    for p in tree.procs:
+        if p.slurm_job_id is not None:
+            units[("slurm", p.slurm_job_id, p.slurm_step)].append(p)
+        elif p.pod_uid or p.container_id:
+            units[("kubernetes" if p.pod_uid else "container", p.pod_uid, p.container_id)].append(p)
+    roots: dict[Key, tuple[str, str | None]] = {}
+    for unit, members in units.items():
+        top = [m for m in members if tree.parent[key(m)] is None
+               or tree.by_key[tree.parent[key(m)]] not in members]
+        for m in top:
+            roots[key(m)] = (unit[0], None)
+    return roots
 
 
 def _task(run_id: str, tid: str, engine: str, ms: list[Process], root: Process | None,
           uses: list[ToolUse], workdir: str | None) -> Task:
     names: list[str] = []
     for u in sorted(uses, key=lambda u: u.start_time_ns):
-        lab = _label(u)
+        lab = tool_label(u.tool, u.subcommand)
         if lab not in names:
             names.append(lab)
     # one pass over the members (a task of a storm has thousands)

@@ -19,26 +19,23 @@ documented at the top of catalog.yaml:
     rename:   [{match: {tool, subcommand, exe_glob, argv_regex}, tool, subcommand, category}]
     exclude:  [{match: {...}}]
 
-A malformed file raises RuleError("FILE:LINE: message").
+catalog.py parses those files (a malformed one raises RuleError("FILE:LINE: message"));
+rules.py holds the `match:` that renames and excludes share with run rules.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, NoReturn, Sequence
+from typing import Iterable, Sequence
 
-from ..regex import RegexError, compile_user
-from ..rulefile import config_path, fields, read_rule_doc
+from .catalog import BUILTIN_CATALOG, KEEP, Rename, ToolSpec, load_file
+from .rules import Match, base_name
 
-__all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "user_rules_path"]
+__all__ = ["ToolId", "ToolIdentifier", "BUILTIN_CATALOG", "UNKNOWN", "tool_label"]
 
-BUILTIN_CATALOG = Path(__file__).with_name("catalog.yaml")
 UNKNOWN = "unknown"  # the tool of a process with no exe, argv or comm
-
-_HINT = "fix the file: the format is documented at the top of opensre/correlate/catalog.yaml"
 # Wrappers and interpreters followed per process: enough for any real chain,
 # and a bound on pathological argvs (`env env env ... `).
 _MAX_HOPS = 16
@@ -63,62 +60,12 @@ class ToolId:
     excluded: bool = False  # a user rule marked it as a helper to hide from tool lists
 
 
-@dataclass(frozen=True)
-class _Tool:
-    """One catalogue entry (see catalog.yaml for the meaning of each field)."""
-
-    name: str
-    category: str | None = None
-    aliases: tuple[str, ...] = ()
-    subcommands: bool = False
-    options: frozenset[str] = frozenset()
-    wrapper: bool = False
-    verbs: frozenset[str] = frozenset()
-    skip: int = 0
-    interpreter: bool = False
-    code: frozenset[str] = frozenset()
-    module: frozenset[str] = frozenset()
-    script: frozenset[str] = frozenset()
-    clusters: bool = True
+def tool_label(tool: str, subcommand: str | None) -> str:
+    """How every view names a tool invocation: `samtools sort`, `gzip`."""
+    return f"{tool} {subcommand}" if subcommand else tool
 
 
-@dataclass(frozen=True)
-class _Match:
-    tool: str | None = None
-    subcommand: str | None = None
-    exe_glob: str | None = None
-    argv_regex: re.Pattern | None = None
-
-    def hits(self, tid: ToolId, exe: str, joined_argv: str) -> bool:
-        if self.tool is not None and not fnmatch.fnmatchcase(tid.tool, self.tool):
-            return False
-        if self.subcommand is not None and (
-            tid.subcommand is None or not fnmatch.fnmatchcase(tid.subcommand, self.subcommand)
-        ):
-            return False
-        if self.exe_glob is not None:
-            target = exe if "/" in self.exe_glob else _base(exe)
-            if not fnmatch.fnmatchcase(target, self.exe_glob):
-                return False
-        return self.argv_regex is None or self.argv_regex.search(joined_argv) is not None
-
-
-_KEEP = object()  # a rename that leaves the subcommand/category as identified
-
-
-@dataclass(frozen=True)
-class _Rename:
-    match: _Match
-    tool: str
-    subcommand: object = _KEEP  # str | None | _KEEP
-    category: object = _KEEP
-
-
-def _base(word: str) -> str:
-    return word.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _scan(t: _Tool, args: Sequence[str], i: int = 0) -> tuple[str, str | None, int]:
+def _scan(t: ToolSpec, args: Sequence[str], i: int = 0) -> tuple[str, str | None, int]:
     """Skips options from args[i] on, as `t` would parse them. Returns (kind,
     value, index after it):
       ("arg", word, j)     the first positional argument
@@ -174,7 +121,7 @@ def _scan(t: _Tool, args: Sequence[str], i: int = 0) -> tuple[str, str | None, i
 class ToolIdentifier:
     """Identifies the tool of a process from its exe, argv and comm."""
 
-    def __init__(self, tools: Iterable[_Tool], renames: Iterable[_Rename] = (), excludes: Iterable[_Match] = ()):
+    def __init__(self, tools: Iterable[ToolSpec], renames: Iterable[Rename] = (), excludes: Iterable[Match] = ()):
         self._tools = {t.name: t for t in tools}
         self._renames = tuple(renames)
         self._excludes = tuple(excludes)
@@ -196,7 +143,7 @@ class ToolIdentifier:
         try:
             stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p in paths for st in (p.stat(),))
         except OSError:
-            stamp = None  # a missing file: _load_file says so
+            stamp = None  # a missing file: load_file says so
         hit = _PARSED.get(stamp) if stamp else None
         if hit is not None:
             return hit
@@ -208,11 +155,11 @@ class ToolIdentifier:
 
     @classmethod
     def _parse(cls, paths: list[Path]) -> "ToolIdentifier":
-        tools: dict[str, _Tool] = {}
-        renames: list[_Rename] = []
-        excludes: list[_Match] = []
+        tools: dict[str, ToolSpec] = {}
+        renames: list[Rename] = []
+        excludes: list[Match] = []
         for path in paths:
-            _load_file(path, tools, renames, excludes)
+            load_file(path, tools, renames, excludes)
         return cls(tools.values(), renames, excludes)
 
     # ------------------------------------------------------------ queries
@@ -233,14 +180,14 @@ class ToolIdentifier:
         tid = self._identify(exe, argv, comm)
         target, joined = exe or (argv[0] if argv else ""), " ".join(argv)
         for r in self._renames:
-            if r.match.hits(tid, target, joined):
+            if r.match.hits(tid.tool, tid.subcommand, target, joined):
                 category = r.category
-                if category is _KEEP:
+                if category is KEEP:
                     category = self.category(r.tool) or tid.category
-                sub = tid.subcommand if r.subcommand is _KEEP else r.subcommand
+                sub = tid.subcommand if r.subcommand is KEEP else r.subcommand
                 tid = replace(tid, tool=r.tool, subcommand=sub, category=category)
                 break
-        if any(m.hits(tid, target, joined) for m in self._excludes):
+        if any(m.hits(tid.tool, tid.subcommand, target, joined) for m in self._excludes):
             tid = replace(tid, excluded=True)
         return tid
 
@@ -276,7 +223,7 @@ class ToolIdentifier:
         """The program word to start from (exe or argv[0]) and its arguments."""
         a0 = argv[0].lstrip("-") if argv else ""  # "-bash": a login shell
         args = argv[1:]
-        if exe and a0 and _base(exe) != _base(a0) and any(_base(exe) == _base(a) for a in argv[1:3]):
+        if exe and a0 and base_name(exe) != base_name(a0) and any(base_name(exe) == base_name(a) for a in argv[1:3]):
             # A script run through its #! line: the kernel runs [interpreter,
             # (#! argument,) script, args...] but exe may name the script.
             # Walking from the interpreter finds the script with its arguments.
@@ -288,7 +235,7 @@ class ToolIdentifier:
             return exe, args
         return (a0 or exe), args
 
-    def _unwrap(self, t: _Tool, args: list[str]) -> tuple[str | None, list[str]]:
+    def _unwrap(self, t: ToolSpec, args: list[str]) -> tuple[str | None, list[str]]:
         """(verb, the wrapped command and its arguments); the command is empty
         when `t` wraps nothing here (`conda install`, a bare `nohup`)."""
         verb, i = None, 0
@@ -308,20 +255,20 @@ class ToolIdentifier:
                 continue
             return verb, args[j - 1 :]
 
-    def _interpret(self, t: _Tool, args: list[str]) -> tuple[str, list[str]] | None:
+    def _interpret(self, t: ToolSpec, args: list[str]) -> tuple[str, list[str]] | None:
         """(program, its arguments) for an interpreter running a script, module,
         jar or class; None when it runs inline code, stdin or nothing."""
         kind, word, j = _scan(t, args)
         if kind not in ("arg", "module", "script") or not word or word == "-":
             return None
-        if kind == "arg" and self.is_shell(t.name) and _base(word).startswith("."):
+        if kind == "arg" and self.is_shell(t.name) and base_name(word).startswith("."):
             # Engine-generated task scripts (Nextflow's .command.sh and .command.run)
             # are not tools: the shell is running the task's commands.
             return None
         name = self._name(word, dotted=kind != "script")
         return (name, args[j:]) if name else None
 
-    def _subcommand(self, t: _Tool, args: list[str]) -> str | None:
+    def _subcommand(self, t: ToolSpec, args: list[str]) -> str | None:
         if not t.subcommands:
             return None
         kind, word, _ = _scan(t, args)
@@ -338,7 +285,7 @@ class ToolIdentifier:
     def _name(self, word: str, dotted: bool = False) -> str:
         """The tool name for a command word: an exe or script path, a jar, or
         (dotted=True) possibly a Python module or Java class name."""
-        base = _base(word)
+        base = base_name(word)
         m = _SMK_SCRIPT.fullmatch(base)
         if m and "/.snakemake/scripts/" in "/" + word:
             base = m.group(1)
@@ -359,140 +306,6 @@ class ToolIdentifier:
         return stem
 
 
-def user_rules_path() -> Path:
-    return config_path("tools.yaml")
+_PARSED: dict[tuple, ToolIdentifier] = {}  # from_files(): the last parse, by its files' (path, mtime, size)
 
 
-# ---------------------------------------------------------------- loading
-
-_TOP_KEYS = ("version", "tools", "rename", "exclude")
-_TOOL_KEYS = frozenset(_Tool.__dataclass_fields__)
-_PARSED: dict[tuple, "ToolIdentifier"] = {}  # from_files(): the last parse, by its files' (path, mtime, size)
-_MATCH_KEYS = frozenset({"tool", "subcommand", "exe_glob", "argv_regex"})
-_OPTION = re.compile(r"[-+][^\s=]+")
-
-Fail = Callable[[int | None, str], NoReturn]
-
-
-def _load_file(path: Path, tools: dict[str, _Tool], renames: list[_Rename], excludes: list[_Match]) -> None:
-    """Parses one rule file into the accumulators. Raises RuleError naming the file and line."""
-
-    doc, fail = read_rule_doc(path, _HINT, _TOP_KEYS)
-    if doc is None:
-        return
-    lines = doc["__lines__"]
-
-    def items(key: str) -> list[dict]:
-        value = doc.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-            fail(lines[key], f"'{key}' must be a list of mappings")
-        return value
-
-    here: dict[str, int] = {}  # names and aliases defined in this file -> line
-    for item in items("tools"):
-        tool = _parse_tool(item, fail)
-        for word in (tool.name, *tool.aliases):
-            if word in here:
-                fail(item["__line__"], f"tool {tool.name!r}: {word!r} is already defined on line {here[word]}")
-            here[word] = item["__line__"]
-        tools.pop(tool.name, None)  # a later entry with the same name replaces the earlier
-        tools[tool.name] = tool
-    for item in items("rename"):
-        renames.append(_parse_rename(item, fail))
-    for item in items("exclude"):
-        for key in fields(item):
-            if key != "match":
-                fail(item["__lines__"][key], f"exclude: unknown key {key!r} (expected 'match')")
-        excludes.append(_parse_match(item, fail, "exclude"))
-
-
-def _parse_tool(item: dict, fail: Fail) -> _Tool:
-    f, line, key_lines = fields(item), item["__line__"], item["__lines__"]
-    name = f.get("name")
-    if not isinstance(name, str) or not name.strip():
-        fail(line, "tool without a 'name' (quote names YAML reads as other types, e.g. 'yes')")
-
-    def bad(key: str, msg: str) -> NoReturn:
-        fail(key_lines.get(key, line), f"tool {name!r}: {msg}")
-
-    for key in f:
-        if key not in _TOOL_KEYS:
-            bad(key, f"unknown key {key!r}")
-    if not isinstance(f.get("category", ""), (str, type(None))):
-        bad("category", "'category' must be a string")
-    for key in ("subcommands", "wrapper", "interpreter", "clusters"):
-        if not isinstance(f.get(key, key == "clusters"), bool):
-            bad(key, f"'{key}' must be true or false")
-    skip = f.get("skip", 0)
-    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-        bad("skip", "'skip' must be a whole number >= 0")
-
-    def words(key: str, pattern: re.Pattern | None = None) -> tuple[str, ...]:
-        v = f.get(key, [])
-        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
-            bad(key, f"'{key}' must be a list of strings")
-        for x in v:
-            if pattern and not pattern.fullmatch(x):
-                bad(key, f"invalid option {x!r} in '{key}' (expected e.g. -x or --name, without a value)")
-        return tuple(v)
-
-    tool = _Tool(
-        name=name,
-        category=f.get("category"),
-        aliases=words("aliases"),
-        subcommands=f.get("subcommands", False),
-        options=frozenset(words("options", _OPTION)),
-        wrapper=f.get("wrapper", False),
-        verbs=frozenset(words("verbs")),
-        skip=skip,
-        interpreter=f.get("interpreter", False),
-        code=frozenset(words("code", _OPTION)),
-        module=frozenset(words("module", _OPTION)),
-        script=frozenset(words("script", _OPTION)),
-        clusters=f.get("clusters", True),
-    )
-    if tool.wrapper and tool.interpreter:
-        bad("interpreter", "a tool is a wrapper or an interpreter, not both")
-    for key in ("verbs", "skip"):
-        if key in f and not tool.wrapper:
-            bad(key, f"'{key}' needs 'wrapper: true'")
-    for key in ("code", "module", "script"):
-        if key in f and not tool.interpreter:
-            bad(key, f"'{key}' needs 'interpreter: true'")
-    return tool
-
-
-def _parse_match(item: dict, fail: Fail, what: str) -> _Match:
-    m = item.get("match")
-    if not isinstance(m, dict):
-        fail(item["__lines__"].get("match", item["__line__"]), f"{what}: 'match' must be a mapping")
-    f, key_lines = fields(m), m["__lines__"]
-    if not f:
-        fail(m["__line__"], f"{what}: 'match' is empty, it would match every process")
-    for key, value in f.items():
-        if key not in _MATCH_KEYS:
-            fail(key_lines[key], f"{what}: unknown match key {key!r} (expected one of {', '.join(sorted(_MATCH_KEYS))})")
-        if not isinstance(value, str) or not value:
-            fail(key_lines[key], f"{what}: match {key!r} must be a non-empty string")
-    regex = None
-    if "argv_regex" in f:
-        try:
-            regex = compile_user(f["argv_regex"])  # RE2: linear time on anyone's argv
-        except RegexError as e:
-            fail(key_lines["argv_regex"], f"{what}: invalid regex {f['argv_regex']!r} ({e})")
-    return _Match(tool=f.get("tool"), subcommand=f.get("subcommand"), exe_glob=f.get("exe_glob"), argv_regex=regex)
-
-
-def _parse_rename(item: dict, fail: Fail) -> _Rename:
-    f, line, key_lines = fields(item), item["__line__"], item["__lines__"]
-    for key in f:
-        if key not in ("match", "tool", "subcommand", "category"):
-            fail(key_lines[key], f"rename: unknown key {key!r} (expected match, tool, subcommand, category)")
-    match = _parse_match(item, fail, "rename")
-    tool = f.get("tool")
-    if not isinstance(tool, str) or not tool.strip():
-        fail(key_lines.get("tool", line), "rename without a 'tool' (the new name)")
-    for key in ("subcommand", "category"):
-        if key in f and not isinstance(f[key], (str, type(None))):
-            fail(key_lines[key], f"rename: '{key}' must be a string or null")
-    return _Rename(match, tool, f.get("subcommand", _KEEP), f.get("category", _KEEP))

@@ -1,6 +1,6 @@
 """Secret redaction for observed argv: built-in rules in rules.yaml, extensible
-by a user file ($XDG_CONFIG_HOME/opensre/redact.yaml). See redactor.py."""
+by user files ($XDG_CONFIG_HOME/opensre/redact.yaml, --redact-rules). See redactor.py."""
 
-from .redactor import Redactor, default_redactor, user_rules_path
+from .redactor import Redactor, default_redactor, redact_rule_files
 
-__all__ = ["Redactor", "default_redactor", "user_rules_path"]
+__all__ = ["Redactor", "default_redactor", "redact_rule_files"]

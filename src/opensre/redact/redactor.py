@@ -21,12 +21,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, NoReturn, Union
+from typing import Iterable, NoReturn, Union
 
-
-
-from ..regex import RegexError, compile_user, group_span
-from ..rulefile import config_path, fields as rule_fields, read_rule_doc
+from ..regex import group_span
+from ..rulefile import Fail, fields as rule_fields, read_rule_doc, rule_files, user_regex
 
 BUILTIN_RULES = Path(__file__).with_name("rules.yaml")
 MASK = "***"
@@ -199,15 +197,16 @@ def mask_cut_tail(arg: str) -> str:
     return arg[:m.start()] + MASK
 
 
-def user_rules_path() -> Path:
-    return config_path("redact.yaml")
+def redact_rule_files(given: Iterable[str | Path] = ()) -> list[Path]:
+    """The user files the built-in rules are followed by: the user's redact.yaml when
+    there is one, then the given ones (--redact-rules)."""
+    return rule_files("redact.yaml", given)
 
 
 @lru_cache(maxsize=None)
 def default_redactor() -> Redactor:
     """The built-in rules plus the user's file when there is one (cached)."""
-    user = user_rules_path()
-    return Redactor.from_files([user] if user.is_file() else [])
+    return Redactor.from_files(redact_rule_files())
 
 
 # ---------------------------------------------------------------- loading
@@ -249,7 +248,7 @@ def _load_file(path: Path, rules: dict[str, Rule], builtin: bool = False) -> Non
         rules[rule.name] = rule
 
 
-def _parse_rule(item: dict, fail: Callable[[int | None, str], NoReturn], builtin: bool = False) -> Rule:
+def _parse_rule(item: dict, fail: Fail, builtin: bool = False) -> Rule:
     line = item["__line__"]
     fields = rule_fields(item)
     name = fields.get("name")
@@ -265,13 +264,12 @@ def _parse_rule(item: dict, fail: Callable[[int | None, str], NoReturn], builtin
             return default
         if not isinstance(src, str) or not src:
             bad(f"{key!r} must be a non-empty regex string")
+        if not builtin:  # a user's pattern runs on anyone's argv: RE2
+            return user_regex(src, bad)
         try:
-            # a user's pattern runs on anyone's argv: RE2, linear time (opensre.regex)
-            return re.compile(src) if builtin else compile_user(src)
+            return re.compile(src)
         except re.error as e:
             bad(f"invalid regex {src!r} ({e.msg})")
-        except RegexError as e:
-            bad(f"invalid regex {src!r} ({e})")
 
     kind = fields.get("kind")
     if kind not in _RULE_KEYS:

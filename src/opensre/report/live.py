@@ -12,7 +12,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ..correlate import Correlator, ToolIdentifier
+from ..correlate import Correlator, tool_identifier, tool_label
 from ..model import Process
 from ..store.live import read_snapshots
 from ..term import term
@@ -30,7 +30,7 @@ class LiveView:
         self.snaps: list[dict] = []
         self._prev: dict[tuple, tuple] = {}   # (run, pid, start) -> (t_ns, cpu, read, write)
         self._rate: dict[tuple, tuple] = {}   # (run, pid, start) -> (cores, read/s, write/s)
-        self.corr = Correlator(ToolIdentifier.from_files([]))
+        self.corr = Correlator(tool_identifier(store_path))
         self.skipped: list[str] = []  # malformed snapshot files left out
 
     def update(self) -> None:
@@ -78,7 +78,7 @@ class LiveView:
             a["rss"] += by_key[k]["rss_bytes"] or 0
             tool = self.corr.tool_of(proc)
             if not self.corr.is_shell(tool.tool):
-                name = f"{tool.tool} {tool.subcommand}" if tool.subcommand else tool.tool
+                name = tool_label(tool.tool, tool.subcommand)
                 a["tools"][name] = a["tools"].get(name, 0) + 1
         tasks = {t.task_id: t for t in c.tasks}
         rows = []

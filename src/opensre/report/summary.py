@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..correlate.tools import tool_label
 from ..model import Process, Run, failed
 from ..term import term
 
@@ -165,7 +166,7 @@ def task_view(tasks, tools, width: int = 100, limit: int | None = None) -> str:
                    f"{fmt_bytes(t.peak_rss_bytes):>10} {fmt_bytes(t.read_bytes):>9} "
                    f"{fmt_bytes(t.write_bytes):>9} {exit_text(t):>6}{flag}")
         for u in sorted(by_task.get(t.task_id, []), key=lambda u: u.start_time_ns)[:8]:
-            name = term(f"{u.tool} {u.subcommand}" if u.subcommand else u.tool)
+            name = term(tool_label(u.tool, u.subcommand))
             wall = (u.end_time_ns - u.start_time_ns) if u.end_time_ns else None
             out.append(f"{'':<6}   └ {name[:30]:<30} {'':<10} {u.pid:>5} {fmt_s(wall):>9} {fmt_s(u.cpu_ns):>9} "
                        f"{'':>10} {fmt_bytes(u.peak_rss_bytes):>10} {fmt_bytes(u.read_bytes):>9} {fmt_bytes(u.write_bytes):>9} "
