@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 
 from ..errors import UsageError
+from ..model import tool_label
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def run_cost(run_wall_s: float, host_cpus: int, price_per_hour: float, tasks, to
     used = sum(task_cost.values())
     tool_cost: dict[str, float] = {}
     for u in tools:
-        k = f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
+        k = tool_label(u.tool, u.subcommand)
         tool_cost[k] = tool_cost.get(k, 0.0) + u.cpu_ns / 1e9 * per_core_s
     savings = []
     by_type: dict[str, list] = {}

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..model import tool_label
 from .catalog import BUILTIN_CATALOG, KEEP, Rename, ToolSpec, load_file
 from .rules import Match, base_name
 
@@ -58,11 +59,6 @@ class ToolId:
     category: str | None  # from the catalogue, None if unknown
     wrapper_chain: tuple[str, ...] = ()  # wrappers seen through, outermost first, e.g. ("env", "time")
     excluded: bool = False  # a user rule marked it as a helper to hide from tool lists
-
-
-def tool_label(tool: str, subcommand: str | None) -> str:
-    """How every view names a tool invocation: `samtools sort`, `gzip`."""
-    return f"{tool} {subcommand}" if subcommand else tool
 
 
 def _scan(t: ToolSpec, args: Sequence[str], i: int = 0) -> tuple[str, str | None, int]:

@@ -51,3 +51,8 @@ class ToolUse:
     exit_code: int | None = None
     exit_signal: int | None = None
     category: str | None = None
+
+
+def tool_label(tool: str, subcommand: str | None) -> str:
+    """How every view names a tool invocation: `samtools sort`, `gzip`."""
+    return f"{tool} {subcommand}" if subcommand else tool

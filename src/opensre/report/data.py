@@ -164,7 +164,7 @@ def _tool_rows(b: _Build, tools: list, task_idx: dict) -> tuple[list[list], list
             cut_per_task += len(us_) - lim.tools_per_task
             us_ = sorted(us_, key=lambda u: (not failed(u), -u.cpu_ns))[:lim.tools_per_task]
         for u in us_:
-            label = f"{u.tool} {u.subcommand}" if u.subcommand else u.tool
+            label = tool_label(u.tool, u.subcommand)
             fl = (u.end_time_ns is None) * F_RUNNING | failed(u) * F_FAILED
             urows.append([task_idx[tid], labels.setdefault(label, len(labels)), u.pid, us(u.start_time_ns), us(u.end_time_ns), u.cpu_ns // 1000,
                           u.peak_rss_bytes, exit_text(u), fl])

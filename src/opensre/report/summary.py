@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..correlate.tools import tool_label
 from ..model import Process, Run, failed
 from ..term import term
 
