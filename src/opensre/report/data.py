@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ..model import Run, Task
+from ..model import Run, Task, tool_label
 from ..store import Store
 from .compare import compare_section
 from .rows import (F_FAILED, F_OOM, F_PARTIAL, F_RUNNING, PROC_COLS, TASK_COLS, TOOL_COLS, SlimProcess,

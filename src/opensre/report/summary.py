@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..model import Process, Run, failed
+from ..model import Process, Run, failed, tool_label
 from ..term import term
 
 
