@@ -1,3 +1,3 @@
-from .jsonl import process_record, write_processes
+from .jsonl import KINDS, process_record, records, write_processes, write_records
 
-__all__ = ["process_record", "write_processes"]
+__all__ = ["KINDS", "process_record", "records", "write_processes", "write_records"]
