@@ -25,15 +25,14 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=1000)
     ap.add_argument("--ticks", type=int, default=50)
     a = ap.parse_args()
-    c = Collector.__new__(Collector)  # only what write_live reads: no BPF, no store
-    c.store = types.SimpleNamespace(path=str(Path(tempfile.mkdtemp()) / "s.sqlite"))
-    c.run = Run("bench", "bench", "run", "h", command=["snakemake"], start_time_ns=time.time_ns())
-    c.opts = CollectorOptions(live=True)
-    c.written, c._done = 0, []
-    c.live = {(i, i): Process(pid=i, start_time_ns=i, ppid=1, exe="/usr/bin/bwa", comm="bwa",
-                              argv=["bwa", "mem", "-t", "8", "/data/ref/genome.fa", f"/data/reads/S{i}_R1.fq.gz"])
-              for i in range(a.processes)}
-    c._cum = {k: (10**9, 1, 2, 3, 4, 5, 6, 7, 100 << 20) for k in c.live}
+    store = types.SimpleNamespace(path=str(Path(tempfile.mkdtemp()) / "s.sqlite"))  # only its path is read
+    run = Run("bench", "bench", "run", "h", command=["snakemake"], start_time_ns=time.time_ns())
+    c = Collector(store, run, CollectorOptions(live=True))  # not started: no BPF
+    live = c.table.live
+    live.update({(i, i): Process(pid=i, start_time_ns=i, ppid=1, exe="/usr/bin/bwa", comm="bwa",
+                                 argv=["bwa", "mem", "-t", "8", "/data/ref/genome.fa", f"/data/reads/S{i}_R1.fq.gz"])
+                 for i in range(a.processes)})
+    c.sampler.cum.update({k: (10**9, 1, 2, 3, 4, 5, 6, 7, 100 << 20) for k in live})
     t = time.process_time()
     for _ in range(a.ticks):
         c.write_live()

@@ -1,4 +1,4 @@
-from opensre.collect.collector import decode_status, split_cpu
+from opensre.collect.decode import decode_status, split_cpu
 
 
 def test_split_cpu_keeps_total_and_ratio():

@@ -114,43 +114,13 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
         from ..errors import UsageError
 
         raise UsageError("no command given", "usage: opensre run [options] -- CMD [ARGS...]")
-    opts = opts or CollectorOptions()
-    host = local_host()
-    store.mark_interrupted()
-    store.put_host(host)
-    cmd, _ = redact(list(argv)) if redact else (list(argv), False)
-    run = Run(run_id=new_run_id(), name=name, mode="run", host_id=host.host_id, command=cmd,
-              start_time_ns=time.time_ns(), collector_pid=os.getpid())
-    col = Collector(store, run, opts, redact=redact)
+    run = _new_run(store, argv, name, redact)
+    col = Collector(store, run, opts or CollectorOptions(), redact=redact)
     col.keep_records(KEEP_RECORDS)
     col.start()
     not_started = None
     try:
-        try:
-            store.put_run(run)
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-            gate_r, gate_w = os.pipe()
-            err_r, err_w = os.pipe()  # close-on-exec (os.pipe's default): EOF once the command is exec'd
-            user = _target_user() if as_invoking_user else None
-            for f in (sys.stdout, sys.stderr):
-                try:
-                    f.flush()
-                except (AttributeError, OSError, ValueError):
-                    pass  # a closed or broken stream is no reason not to run the command
-            pid = os.fork()
-        except BaseException:
-            # the command never started: no run of it is stored (no phantom "interrupted" run)
-            try:
-                store.delete_run(run.run_id, own=True)
-            except StoreError:
-                pass
-            raise
-        if pid == 0:  # pragma: no cover
-            os.close(gate_w)
-            os.close(err_r)
-            _child(argv, gate_r, user, err_w, closed_fds)
-        os.close(gate_r)
-        os.close(err_w)
+        pid, gate_w, err_r = _fork_held(store, run, argv, _target_user() if as_invoking_user else None, closed_fds)
         run.root_pid = pid
         col.track(pid, nthreads=1)  # a fresh fork of this single-threaded process
         os.write(gate_w, b"g")
@@ -162,31 +132,77 @@ def run_command(argv: list[str], store: Store, *, name: str | None = None,
             col.finish()
             raise _NotStarted
         col.lower_priority()
-        status = _supervise(col, pid, linger_s)
-        run.end_time_ns = time.time_ns()
-        incomplete = col.finish()
-        code, sig = (os.waitstatus_to_exitcode(status), None)
-        if code < 0:
-            code, sig = None, -code
-        run.exit_code, run.exit_signal = code, sig
-        run.status = "finished"
-        run.process_count = col.written
-        result = RunResult(run, incomplete, 128 + sig if sig else code, records=col.kept_records())
-        try:
-            store.put_run(run)
-        except StoreError as e:
-            col.store_error = e
-        if col.store_error is not None:
-            # observe, never control: the command's status stands, the data is kept aside
-            result.store_error = col.store_error.one_line()
-            result.spill_path = col.spill()
-        return result
+        return _finish(col, store, _supervise(col, pid, linger_s))
     except _NotStarted:
         pass
     finally:
         col.close()
     store.delete_run(run.run_id, own=True)  # a run of a command that never started would show opensre's fork
     raise CommandNotStarted(not_started[1], exit_status=not_started[0])
+
+
+def _new_run(store: Store, argv: list[str], name: str | None, redact) -> Run:
+    """The run about to start, its host stored (and runs of a killed collector
+    marked interrupted first)."""
+    host = local_host()
+    store.mark_interrupted()
+    store.put_host(host)
+    cmd, _ = redact(list(argv)) if redact else (list(argv), False)
+    return Run(run_id=new_run_id(), name=name, mode="run", host_id=host.host_id, command=cmd,
+               start_time_ns=time.time_ns(), collector_pid=os.getpid())
+
+
+def _fork_held(store: Store, run: Run, argv: list[str], user, closed_fds) -> tuple[int, int, int]:
+    """Store the run, fork the command's process and hold it before its exec.
+    Returns (pid, gate write end: one byte lets it exec, exec-error read end)."""
+    try:
+        store.put_run(run)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        gate_r, gate_w = os.pipe()
+        err_r, err_w = os.pipe()  # close-on-exec (os.pipe's default): EOF once the command is exec'd
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except (AttributeError, OSError, ValueError):
+                pass  # a closed or broken stream is no reason not to run the command
+        pid = os.fork()
+    except BaseException:
+        # the command never started: no run of it is stored (no phantom "interrupted" run)
+        try:
+            store.delete_run(run.run_id, own=True)
+        except StoreError:
+            pass
+        raise
+    if pid == 0:  # pragma: no cover
+        os.close(gate_w)
+        os.close(err_r)
+        _child(argv, gate_r, user, err_w, closed_fds)
+    os.close(gate_r)
+    os.close(err_w)
+    return pid, gate_w, err_r
+
+
+def _finish(col: Collector, store: Store, status: int) -> RunResult:
+    """The command's tree is done: the final drain, the run's outcome stored."""
+    run = col.run
+    run.end_time_ns = time.time_ns()
+    incomplete = col.finish()
+    code, sig = (os.waitstatus_to_exitcode(status), None)
+    if code < 0:
+        code, sig = None, -code
+    run.exit_code, run.exit_signal = code, sig
+    run.status = "finished"
+    run.process_count = col.written
+    result = RunResult(run, incomplete, 128 + sig if sig else code, records=col.kept_records())
+    try:
+        store.put_run(run)
+    except StoreError as e:
+        col.store_error = e
+    if col.store_error is not None:
+        # observe, never control: the command's status stands, the data is kept aside
+        result.store_error = col.store_error.one_line()
+        result.spill_path = col.spill()
+    return result
 
 
 class _NotStarted(Exception):
