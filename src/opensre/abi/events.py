@@ -127,7 +127,7 @@ def flat_layout(cls, upto: str | None = None) -> tuple[str, tuple[str, ...]]:
     the dotted names of its leaf fields in order ("id.pid", ...; arrays are one
     bytes field), up to (not including) top-level field `upto`. Decoding a record
     with it makes one tuple instead of a ctypes object whose every field access
-    costs an attribute lookup: the collector's hot path (collect/collector.py)."""
+    costs an attribute lookup: the collector's hot path (collect/decode.py)."""
     fmt: list[str] = ["<"]
     names: list[str] = []
     pos = 0

@@ -1,5 +1,5 @@
 """`opensre import SPILL.jsonl`: the records a collector could not store (a full
-disk) and wrote to a spill file instead (collect/collector.py `spill`), loaded
+disk) and wrote to a spill file instead (collect/persist.py `spill`), loaded
 into a store. One JSON object per line with its `run_id`; `record` says what it
 is: absent for a process, else "exec", "sample", "event" or "host_sample"."""
 
