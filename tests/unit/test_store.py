@@ -30,6 +30,15 @@ def test_roundtrip_and_resolve(tmp_path):
     assert s.schema_version() == SCHEMA_VERSION
 
 
+def test_a_name_comes_before_an_id_prefix(tmp_path):
+    s, _ = mk(tmp_path)  # run abc123, named n
+    s.put_run(Run(run_id="f00d42", name="a", mode="run", host_id="h1", command=["y"], start_time_ns=2,
+                  collector_pid=os.getpid()))
+    assert s.resolve_run("a").run_id == "f00d42"   # the run named a, not abc123 by its first letter
+    assert s.resolve_run("ab").run_id == "abc123"  # no run is named ab: the prefix
+    assert s.resolve_run("f00d42").run_id == "f00d42"
+
+
 def test_interrupted_runs_are_marked(tmp_path):
     s, run = mk(tmp_path)
     run.collector_pid = 2**22 + 7  # no such pid

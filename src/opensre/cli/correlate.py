@@ -8,7 +8,7 @@ from .args import common
 def add_parser(sub) -> None:
     co = sub.add_parser("correlate", help="recompute a run's tasks and tools (e.g. with new rules)")
     common(co)
-    co.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
+    co.add_argument("run", nargs="?", default="latest", help="run id, name, id prefix or 'latest'")
     co.add_argument("--rules", action="append", default=[], metavar="FILE", help="tool rules (YAML); repeatable")
     co.add_argument("--run-rules", action="append", default=[], metavar="FILE",
                     help="run rules (YAML) for a host-wide collection; repeatable")

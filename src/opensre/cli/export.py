@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
 
     e = sub.add_parser("export", help="export a run's records")
     common(e)
-    e.add_argument("--run", default="latest", help="run id, prefix, name or 'latest'")
+    e.add_argument("--run", default="latest", help="run id, name, id prefix or 'latest'")
     e.add_argument("--format", choices=["jsonl"], default="jsonl")
     e.add_argument("--what", choices=list(KINDS), default="processes",
                    help="processes (default), tasks, tools (invocations), execs, samples (time series), "

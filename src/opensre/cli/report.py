@@ -12,7 +12,7 @@ from .shared import open_store
 def add_parser(sub) -> None:
     rp = sub.add_parser("report", help="a self-contained HTML report of a run (timeline, charts, tune, processes)")
     common(rp)
-    rp.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
+    rp.add_argument("run", nargs="?", default="latest", help="run id, name, id prefix or 'latest'")
     rp.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
     rp.add_argument("--compare", metavar="RUN_B", help="a second run: side-by-side per task type")
     rp.add_argument("--workflow", metavar="FILE",

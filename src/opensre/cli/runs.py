@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     common(rs)
     rs.add_argument("-n", type=count, default=20, help="how many (default 20)")
     rs.add_argument("action", nargs="?", choices=["rm"], help="rm: remove the runs named and all their records")
-    rs.add_argument("refs", nargs="*", metavar="RUN", help="with rm: run id, id prefix, name or 'latest'")
+    rs.add_argument("refs", nargs="*", metavar="RUN", help="with rm: run id, name, id prefix or 'latest'")
     rs.add_argument("--vacuum", action="store_true", help="with rm: shrink the store file afterwards")
 
     pr = sub.add_parser("prune", help="remove runs older than a duration, with all their records")

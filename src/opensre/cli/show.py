@@ -9,7 +9,7 @@ from .shared import open_store
 def add_parser(sub) -> None:
     s = sub.add_parser("show", help="a run's summary and process tree")
     common(s)
-    s.add_argument("run", nargs="?", default="latest", help="run id, id prefix, name or 'latest'")
+    s.add_argument("run", nargs="?", default="latest", help="run id, name, id prefix or 'latest'")
     s.add_argument("--width", type=int, default=80, help="command column width")
     s.add_argument("--timeline", action="store_true", help="per-process timeline of CPU, memory and waits")
     s.add_argument("--tree", action="store_true", help="the process tree instead of tasks and tools")

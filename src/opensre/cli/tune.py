@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     t = sub.add_parser("tune", help="what held each task back and what it should be given")
     common(t)
     t.add_argument("runs", nargs="*", default=[], metavar="RUN",
-                   help="run id, id prefix, name or 'latest' (default latest); several: analysed together")
+                   help="run id, name, id prefix or 'latest' (default latest); several: analysed together")
     t.add_argument("--pipeline", metavar="NAME",
                    help="size from every run of this name (a pipeline's runs); the latest is compared with the ones before")
     t.add_argument("--baseline-runs", type=int, default=10, metavar="N",

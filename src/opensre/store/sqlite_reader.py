@@ -56,12 +56,16 @@ class SqliteReader:
         return r
 
     def resolve_run(self, ref: str) -> Run:
-        """A run by id, unique id prefix, name (latest of that name), or 'latest'."""
+        """A run by id, name (latest of that name), unique id prefix, or 'latest'. A
+        name comes before a prefix: a run named `a` is that run, not the one whose
+        id happens to start with the hex digit a."""
         if ref == "latest":  # the latest run of its own, not one detected inside a collection
             where = " WHERE parent_run_id IS NULL" if self._version >= 5 else ""
             row = self.db.execute(f"SELECT * FROM runs{where} ORDER BY start_time_ns DESC LIMIT 1").fetchone()
         else:
-            row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (ref,)).fetchone()
+            row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (ref,)).fetchone() or \
+                self.db.execute("SELECT * FROM runs WHERE name=? ORDER BY start_time_ns DESC LIMIT 1",
+                                (ref,)).fetchone()
             if row is None:
                 # a prefix, compared as text (LIKE would take % and _ as wildcards)
                 rows = self.db.execute("SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2",
@@ -70,9 +74,6 @@ class SqliteReader:
                     row = rows[0]
                 elif len(rows) > 1:
                     raise StoreError(f"run id prefix {ref!r} is ambiguous", "give more characters")
-            if row is None:
-                row = self.db.execute("SELECT * FROM runs WHERE name=? ORDER BY start_time_ns DESC LIMIT 1",
-                                      (ref,)).fetchone()
         if row is None:
             raise StoreError(f"no run {ref!r} in {self.path}", "list runs with `opensre runs`")
         return self._counted(run_from_row(row))
