@@ -63,16 +63,18 @@ class ReportFile:
     notes: list[str]
 
 
-def _detected_pages(store: Store, run: Run, path: Path) -> list[tuple[Run, Path]]:
+def _detected_pages(store: Store, run: Run, path: Path) -> tuple[list[tuple[Run, Path]], int]:
     """A collection's detected runs that get a page of their own: PATH's stem plus
-    the run id (report.html -> report.RUNID.html), the most CPU-hungry first."""
+    the run id (report.html -> report.RUNID.html), the most CPU-hungry first; and
+    how many runs were detected in all."""
     if run.mode != "collect":
-        return []
+        return [], 0
     runs = store.detected_runs(run.run_id)
-    if len(runs) > MAX_DETECTED_PAGES:
+    total = len(runs)
+    if total > MAX_DETECTED_PAGES:
         cpu = {r.run_id: sum(t.cpu_ns for t in store.tasks(r.run_id)) for r in runs}
         runs = sorted(runs, key=lambda r: -cpu[r.run_id])[:MAX_DETECTED_PAGES]
-    return [(r, path.with_name(f"{path.stem}.{r.run_id}{path.suffix or '.html'}")) for r in runs]
+    return [(r, path.with_name(f"{path.stem}.{r.run_id}{path.suffix or '.html'}")) for r in runs], total
 
 
 def write_report(store: Store, run_ref: str, path: str | Path, compare: str | None = None,
@@ -82,10 +84,10 @@ def write_report(store: Store, run_ref: str, path: str | Path, compare: str | No
     run = store.resolve_run(run_ref)
     other = store.resolve_run(compare) if compare else None
     path = Path(path)
-    detected = _detected_pages(store, run, path)
+    detected, total = _detected_pages(store, run, path)
     data = report_data(store, run, other, limits, progress, tune_options,
                        links={d.run_id: f.name for d, f in detected})
-    if len(detected) < len(store.detected_runs(run.run_id)):
+    if len(detected) < total:
         data["notes"].append(f"detected runs: the {len(detected)} with the most CPU have a report of their own "
                              f"(`opensre report RUN` writes any other)")
     for d, f in detected:  # each detected run's own page beside this one, linked from its row
