@@ -20,6 +20,12 @@
  *   Without either, connections are still recorded with their TCP totals.
  * - BPF_MAP_TYPE_TASK_STORAGE: 5.11. Before, per-thread state lives in a hash
  *   by tid (maps.h tstate_get; the loader retypes the map, rodata below).
+ *   Until 6.4 task storage allocated new elements with kmalloc, and the state is
+ *   created in sched_switch, under the runqueue lock: an allocation that wakes
+ *   kswapd (or a memcg event worker) would take a runqueue lock again and could
+ *   deadlock. So those kernels use the hash too, preallocated (no allocation at
+ *   update). 6.4 allocates from BPF's per-CPU caches (bpf_local_storage_map.bpf_ma,
+ *   the BTF member the loader checks).
  * - bpf_get_current_task_btf(): 5.11 (current_start() below).
  */
 #ifndef OPENSRE_COMPAT_H
@@ -42,7 +48,7 @@
 
 /* The page size is the running kernel's, set by the loader (rodata). */
 const volatile __u64 page_size = 4096;
-/* 1 where the kernel has no task storage (before 5.11): maps.h tstate_get() */
+/* 1 where per-thread state is in a hash (before 6.4, above): maps.h tstate_get() */
 const volatile __u32 tstate_in_hash = 0;
 
 /* --- the current task --------------------------------------------------------

@@ -167,6 +167,30 @@ def test_control_characters_and_markup_are_escaped(tmp_path):
     one_line_error(cli("show", "no\x1b[2Jsuch\nrun", "--store", s), "no run")
 
 
+def test_runs_rm_and_tune_compare_escape_what_they_name(tmp_path):
+    """The views the housekeeping and comparison work added: `runs rm`/`prune
+    --dry-run` name the run, tune --compare's "what changed" quotes argv flags."""
+    s = tmp_path / "s.sqlite"
+    code = "import time; time.sleep(0.6)"
+    for name, extra in (("before", []), ("after", ["--x", "[bold red]y\x1b[2J"])):
+        p = cli("run", "-q", "--store", s, "--name", name, "--", sys.executable, "-c", code, *extra)
+        assert p.returncode == 0, p.stderr
+    out = cli("tune", "--compare", "before", "after", "--store", s, "--format", "text").stdout
+    assert "What changed" in out and "--x" in out, out
+    _no_controls(out)
+    assert "[bold red]y" in out, out  # shown as written, not rendered
+    p = cli("run", "-q", "--store", s, "--name", EVIL_NAME, "--", "true")
+    assert p.returncode == 0, p.stderr
+    dry = cli("prune", "--older-than", "0s", "--dry-run", "--store", s)
+    rm = cli("runs", "rm", "latest", "--store", s)
+    assert rm.returncode == 0 and "removed run" in rm.stdout, rm.stderr
+    for text in (dry.stdout, dry.stderr, rm.stdout, rm.stderr):
+        _no_controls(text)
+    # one line per run: the name's newline is shown as \n, it forges no line
+    assert [x.startswith("would remove run ") for x in dry.stdout.splitlines()] == [True] * 3, dry.stdout
+    assert len(rm.stdout.splitlines()) == 1 and "x\\n[bold red]y\\rz" in rm.stdout, rm.stdout
+
+
 def test_tune_shows_markup_in_names_as_written(tmp_path):
     s = tmp_path / "s.sqlite"
     rules = tmp_path / "rules.yaml"  # beside the store: tools renamed to markup

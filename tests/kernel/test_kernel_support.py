@@ -119,6 +119,21 @@ def test_lifecycle_without_trampolines_keeps_the_peak(observe):
 
 
 @pytest.mark.guest
+def test_thread_state_is_never_allocated_under_the_runqueue_lock():
+    """Where task storage still allocates with kmalloc (before 6.4: its map has no
+    `bpf_ma`, as bpftool reads the kernel's BTF), the per-thread state that
+    sched_switch creates lives in the preallocated hash; elsewhere in task storage."""
+    dump = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+                          capture_output=True, text=True, check=True).stdout
+    body = dump[dump.index("struct bpf_local_storage_map {"):]
+    kmalloc = "bpf_ma;" not in body[:body.index("};")]
+    p = subprocess.run(opensre_cmd() + ["doctor"], capture_output=True, text=True)
+    (line,) = [x for x in p.stdout.splitlines() if "] lifecycle: " in x]
+    assert ("thread state in a hash map (task storage allocates with kmalloc before 6.4)" in line) == kmalloc, line
+    assert ("thread state in a hash map" in line) == kmalloc, line
+
+
+@pytest.mark.guest
 def test_thread_state_without_task_storage(observe, tmp_path):
     """Before 5.11 (no task storage) per-thread state lives in a hash by tid:
     the blocked time it feeds is measured the same, for every thread."""

@@ -25,10 +25,10 @@ echo "doctor rc=$?"; cat "$out/doctor.txt"
 [ $# -gt 0 ] || set -- -m guest tests/kernel
 # the guest runs the tests marked `guest`: those whose probes differ by kernel (TCG
 # makes each test ~10x slower, the whole tier would take half an hour). -v writes each
-# test's name as it starts; a test stuck for 5 minutes gets its stacks dumped, and
-# fails at 8 minutes (the others still run).
-.venv/bin/python -m pytest -v -p no:cacheprovider --basetemp=$disk/pytest -o faulthandler_timeout=300 \
-    --timeout=480 \
+# test's name as it starts. Each takes 5-30 s here: one stuck for 90 s gets its stacks
+# dumped and fails at 2 minutes (the others still run).
+.venv/bin/python -m pytest -v -p no:cacheprovider --basetemp=$disk/pytest -o faulthandler_timeout=90 \
+    --timeout=120 \
     --junitxml="$out/junit.xml" "$@" > "$out/pytest.txt" 2>&1
 rc=$?
 tail -n 30 "$out/pytest.txt"

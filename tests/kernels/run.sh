@@ -20,6 +20,8 @@ if ! command -v qemu-system-x86_64 >/dev/null || ! command -v depmod >/dev/null 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 kmod busybox-static >/dev/null
 fi
 [ -x "$venv/bin/vng" ] || "$venv/bin/python" -m pip install -q virtme-ng
+# vng runs virtme-run by name: the venv's bin must be on PATH
+export PATH="$venv/bin:$PATH"
 
 # a pattern's newest package: `*` stands for the Debian ABI number
 newest() {
@@ -52,22 +54,32 @@ while read -r pattern; do
     depmod "$ver"
   fi
   [ -e "$dir/lib/modules/$ver/modules.dep.bin" ] || depmod -b "$dir" "$ver"  # the guest's modprobe -d
-  out=$work/out-$ver
-  rm -rf "$out" && mkdir -p "$out"
-  t0=$(date +%s)
-  echo "== booting $ver ($pkg)"
-  # the guest gets fresh tmpfs on /tmp and /var/tmp: hand it the checkout (wherever
-  # it is) read-only, and the result folder read-write at /mnt (a mount inside the
-  # read-only one would be hidden by it)
-  mkdir -p /mnt
-  timeout "${KERNEL_TEST_TIMEOUT:-1500}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
-      --cpus 2 --memory 4G --rodir "$root" --rwdir "/mnt=$out" \
-      --exec "bash $root/tests/kernels/guest.sh /mnt $dir $*" > "$out/console.txt" 2>&1 || true
-  secs=$(( $(date +%s) - t0 ))
-  if [ ! -f "$out/rc" ]; then
+  # A wedged guest kernel (a lockup, an RCU stall, a task stuck in D) panics and
+  # qemu exits with its stack on the console, instead of idling out the timeout.
+  # A guest that ends without a result is booted once more: the summary names the
+  # first boot's fate and keeps its console, so an intermittent hang stays visible.
+  out=""
+  for boot in 1 2; do
+    out=$work/out-$ver$([ $boot = 1 ] || echo ".boot$boot")
+    rm -rf "$out" && mkdir -p "$out"
+    t0=$(date +%s)
+    echo "== booting $ver ($pkg), boot $boot"
+    # the guest gets fresh tmpfs on /tmp and /var/tmp: hand it the checkout (wherever
+    # it is) read-only, and the result folder read-write at /mnt (a mount inside the
+    # read-only one would be hidden by it)
+    mkdir -p /mnt
+    timeout "${KERNEL_TEST_TIMEOUT:-900}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
+        --cpus 2 --memory 4G --rodir "$root" --rwdir "/mnt=$out" \
+        --append "panic=-1 softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=240 sysctl.kernel.panic_on_rcu_stall=1" \
+        --exec "bash $root/tests/kernels/guest.sh /mnt $dir $*" > "$out/console.txt" 2>&1 || true
+    secs=$(( $(date +%s) - t0 ))
+    [ ! -f "$out/rc" ] || break
     tail -n 40 "$out/console.txt" >&2
     [ -f "$out/pytest.txt" ] && { echo "-- the guest's pytest so far:"; tail -n 60 "$out/pytest.txt"; } >&2
-    summary+=("$ver: the guest did not finish (console: $out/console.txt), ${secs}s")
+    stuck=$(grep -E '^tests/.*::' "$out/pytest.txt" 2>/dev/null | tail -n 1 | grep -v -E 'PASSED|FAILED|ERROR|SKIPPED' || true)
+    summary+=("$ver: boot $boot did not finish after ${secs}s${stuck:+, in ${stuck%% *}} (console: $out/console.txt)")
+  done
+  if [ ! -f "$out/rc" ]; then
     status=1
     continue
   fi

@@ -57,12 +57,12 @@ class Loaded:
     obj: BpfObject
     variant: Variant
     passed_over: list[str]  # "variant: why it was not used", in order tried
-    thread_state_in_hash: bool = False  # the core, on a kernel without task storage
+    thread_state_in_hash: str = ""  # the core, where per-thread state is in a hash: why
 
     def describe(self) -> str:
         s = self.variant.hooks
         if self.thread_state_in_hash:
-            s += ", thread state in a hash map (no task storage)"
+            s += f", thread state in a hash map ({self.thread_state_in_hash})"
         if self.variant.missing:
             s += f" (without {self.variant.missing})"
         return s
@@ -89,6 +89,12 @@ class KernelBtf:
 
     def has_function(self, name: str) -> bool:
         return self._find(name, KIND_FUNC) > 0
+
+    def has_member(self, struct: str, member: str) -> bool:
+        try:
+            return any(f.name == member for f in self._btf.struct(struct)[1])
+        except KeyError:
+            return False
 
     def close(self):
         self._btf.close()
@@ -148,10 +154,22 @@ def _forced(family: str) -> str | None:
     return None
 
 
-def thread_state_in_hash() -> bool:
-    """Per-thread state in a hash map instead of task storage (before 5.11; compat.h).
-    OPENSRE_VARIANTS=tstate:hash forces it."""
-    return _forced("tstate") == "hash" or not has_task_storage()
+def thread_state_in_hash(k: KernelBtf) -> str:
+    """Why per-thread state lives in a preallocated hash map instead of task storage
+    ("" where task storage is used). compat.h: task storage arrived in 5.11, and
+    until 6.4 it allocated its elements with kmalloc, which sched_switch (where the
+    state is created, under the runqueue lock) must not call: an allocation that
+    wakes kswapd or a memcg worker takes a runqueue lock again and can deadlock the
+    CPU. 6.4 allocates them from BPF's own per-CPU caches (`bpf_ma` in the map).
+    OPENSRE_VARIANTS=tstate:hash forces the hash, tstate:storage task storage."""
+    forced = _forced("tstate")
+    if not has_task_storage():
+        return "no task storage"
+    if forced == "hash":
+        return "forced by OPENSRE_VARIANTS"
+    if forced != "storage" and not k.has_member("bpf_local_storage_map", "bpf_ma"):
+        return "task storage allocates with kmalloc before 6.4"
+    return ""
 
 
 def load_family(family: str, k: KernelBtf, *, btf_path: str | None = None, core: BpfObject | None = None,
@@ -173,8 +191,8 @@ def load_family(family: str, k: KernelBtf, *, btf_path: str | None = None, core:
     passed: list[str] = []
     logs: list[str] = []
     last: OpenSREError | None = None
-    in_hash = thread_state_in_hash()
-    values = dict(rodata or {}, page_size=resource.getpagesize(), tstate_in_hash=int(in_hash))
+    in_hash = thread_state_in_hash(k)
+    values = dict(rodata or {}, page_size=resource.getpagesize(), tstate_in_hash=int(bool(in_hash)))
     for v in cands:
         o = BpfObject(OBJECTS[family], btf_path=btf_path, check=core is None)
         try:
@@ -192,7 +210,7 @@ def load_family(family: str, k: KernelBtf, *, btf_path: str | None = None, core:
             if prepare:
                 prepare(o)
             o.attach()
-            return Loaded(family, o, v, passed, in_hash and core is None)
+            return Loaded(family, o, v, passed, in_hash if core is None else "")
         except OpenSREError as e:
             o.close()
             passed.append(f"{v.hooks}: {e}")
@@ -218,7 +236,7 @@ def check_all(btf_path: str | None = None) -> list[Check]:
                 continue
             detail = f"{OBJECTS[fam]}.bpf.o, {x.variant.hooks}"
             if x.thread_state_in_hash:
-                detail += ", thread state in a hash map (no task storage)"
+                detail += f", thread state in a hash map ({x.thread_state_in_hash})"
             if x.passed_over:
                 detail += " (not used here: " + "; ".join(x.passed_over) + ")"
             warn = f"without {x.variant.missing}" if x.variant.missing else ""

@@ -57,6 +57,7 @@ _DECLS = {
     "bpf_map__fd": (c_int, [c_void_p]),
     "bpf_map__set_max_entries": (c_int, [c_void_p, c_uint32]),
     "bpf_map__set_type": (c_int, [c_void_p, c_int]),
+    "bpf_map__set_map_flags": (c_int, [c_void_p, c_uint32]),
     "bpf_map__max_entries": (c_uint32, [c_void_p]),
     "bpf_map__initial_value": (c_void_p, [c_void_p, ctypes.POINTER(c_size_t)]),
     "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, ctypes.c_uint64]),

@@ -169,11 +169,13 @@ class BpfObject:
         if libbpf.lib().bpf_map__set_max_entries(m, n) != 0:
             raise ValueError(f"cannot size map {map_name} to {n}")
 
-    def set_map_type(self, map_name: str, map_type: int, max_entries: int) -> None:
-        """Retype a map before load (e.g. task storage -> hash on kernels without it)."""
+    def set_map_type(self, map_name: str, map_type: int, max_entries: int, flags: int = 0) -> None:
+        """Retype a map before load (e.g. task storage -> hash on kernels without it).
+        `flags` replace the declared ones (0: a preallocated hash)."""
         m = self._maps()[map_name]
         l = libbpf.lib()
-        if l.bpf_map__set_type(m, map_type) != 0 or l.bpf_map__set_max_entries(m, max_entries) != 0:
+        if (l.bpf_map__set_type(m, map_type) != 0 or l.bpf_map__set_max_entries(m, max_entries) != 0
+                or l.bpf_map__set_map_flags(m, flags) != 0):
             raise ValueError(f"cannot retype map {map_name}")
 
     def share_maps(self, owner: "BpfObject", names: list[str]) -> None:

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ..errors import UsageError
+from ..term import term
 from .args import age, common, count
 from .shared import open_store
 
@@ -91,7 +92,7 @@ def run_prune(args) -> int:
     gone = [r for r in old if r.status != "running"]
     for r in gone:
         if args.dry_run:
-            print(f"would remove run {r.run_id} {r.name or ' '.join(r.command)}")
+            print(f"would remove run {r.run_id} {term(r.name or ' '.join(r.command))}")
         else:
             print(_removed(r, store.delete_run(r.run_id, UNATTRIBUTED)))
     if args.vacuum and not args.dry_run:
@@ -104,4 +105,4 @@ def run_prune(args) -> int:
 def _removed(run, n: dict) -> str:
     what = ", ".join(f"{v} {k}" for k, v in n.items() if v and k not in ("runs", "hosts"))
     extra = f" (and {n['runs'] - 1} run(s) detected in it)" if n.get("runs", 0) > 1 else ""
-    return f"removed run {run.run_id} {run.name or ' '.join(run.command)}{extra}: {what or 'no records'}"
+    return f"removed run {run.run_id} {term(run.name or ' '.join(run.command))}{extra}: {what or 'no records'}"

@@ -132,7 +132,7 @@ def _comparison(con: Console, result) -> None:
         for c in ("task type", "what", "change"):
             t.add_column(c, overflow="fold")
         for ch in changed:
-            t.add_row(ch["task_type"], ch["kind"], ch["message"])
+            t.add_row(m(ch["task_type"]), m(ch["kind"]), m(ch["message"]))
         con.print(t)
 
 
