@@ -450,13 +450,14 @@ def test_collect_on_a_full_disk_spills_and_fails(tmp_path):
 
 # ------------------------------------------------------------ 10. auto-loaded rule files
 
-@pytest.mark.parametrize("where", ["config", "beside-store"])
+@pytest.mark.parametrize("where", ["config", "beside-store", "redact-config"])
 def test_broken_auto_loaded_rules_stop_before_the_command(where, tmp_path):
     cfg = tmp_path / "cfg"
     sd = tmp_path / "sd"
     (cfg / "opensre").mkdir(parents=True)
     sd.mkdir()
-    broken = cfg / "opensre" / "tools.yaml" if where == "config" else sd / "rules.yaml"
+    broken = {"config": cfg / "opensre" / "tools.yaml", "beside-store": sd / "rules.yaml",
+              "redact-config": cfg / "opensre" / "redact.yaml"}[where]
     broken.write_text("rename: [ {match: \n")
     env = {**ENV, "XDG_CONFIG_HOME": str(cfg)}
     marker = tmp_path / "ran"
@@ -473,9 +474,29 @@ def test_broken_runs_yaml_stops_collect_up_front(tmp_path):
     assert not (tmp_path / "s.sqlite").exists()
 
 
+def test_broken_redaction_file_stops_collect_before_the_store(tmp_path):
+    (tmp_path / "opensre").mkdir()
+    (tmp_path / "opensre" / "redact.yaml").write_text("patterns: [ {regex: \n")
+    p = cli("collect", "--store", tmp_path / "s.sqlite", "--duration", "30", timeout=30,
+            env={**ENV, "XDG_CONFIG_HOME": str(tmp_path)})
+    one_line_error(p, "redact.yaml")
+    assert not (tmp_path / "s.sqlite").exists()
+
+
 def test_command_status_is_never_replaced(tmp_path):
     p = cli("run", "-q", "--store", tmp_path / "s.sqlite", "--", "sh", "-c", "exit 7")
     assert p.returncode == 7
+    # a rule file beside the store that breaks while the command runs: the rules were
+    # read before it started, so the run is correlated with them and keeps its status
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rename:\n  - match: {tool: sleep}\n    tool: napper\n")
+    p = cli("run", "--store", tmp_path / "s.sqlite", "--name", "late", "--", "sh", "-c",
+            f"sleep 0.2; echo 'rename: [ {{match: ' > {rules}; exit 7")
+    assert p.returncode == 7, p.stderr
+    assert "Traceback" not in p.stderr
+    tools = [json.loads(x) for x in cli("export", "--run", "late", "--what", "tools", "--store",
+                                         tmp_path / "s.sqlite").stdout.splitlines()]
+    assert any(t.get("tool") == "napper" for t in tools), tools
 
 
 # ------------------------------------------------------------ 11. --drain-ms

@@ -56,3 +56,13 @@ def test_read_only_commands_as_nobody(observe):
         assert any(r["cpu_user_ns"] for r in procs)
     finally:
         shutil.rmtree(d)
+
+
+def test_doctor_as_nobody_says_what_to_do():
+    """A user who is not root (no capabilities, no access to tracefs or BPF): one
+    FAIL line naming the privileges and the fix, exit 1, no traceback."""
+    p = subprocess.run(AS_NOBODY + [str(OPENSRE), "doctor"], env=NOBODY_ENV, cwd="/", capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stdout + p.stderr, p.stderr
+    assert "[FAIL] privileges" in p.stdout and "sudo" in p.stdout, p.stdout

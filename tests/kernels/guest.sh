@@ -15,6 +15,8 @@ mkdir -p $disk
 truncate -s 768M /dev/shm/disk.img
 mkfs.ext4 -q -F /dev/shm/disk.img
 modprobe -d "$modroot" -a loop ext4
+# the network attribution test: a veth pair into a namespace, a shaped link
+modprobe -d "$modroot" -a veth sch_tbf
 mount -o loop /dev/shm/disk.img $disk || { echo "cannot mount the test disk" >&2; exit 1; }
 export TMPDIR=$disk/tmp CI=true PYTHONDONTWRITEBYTECODE=1 HOME=$disk/home
 mkdir -p "$TMPDIR" "$HOME"

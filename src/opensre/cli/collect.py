@@ -36,11 +36,11 @@ def run(args) -> int:
 
         where = args.store or default_store()
         ident, rules = tool_identifier(where, args.rules), run_rules(where, args.run_rules)
+    redact = redactor(args)  # a bad redaction file too, before the store is made
     opts = collector_options(args, True)
     opts.denylist += args.deny
     store = open_store(args)
     host_run = new_host_run(store, args.name)
-    redact = redactor(args)
     stop = []
     old = {s: signal.signal(s, lambda *_: stop.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
     started = lambda: print(f"opensre: collecting host-wide into {store.path} (run {host_run.run_id}); "  # noqa: E731
