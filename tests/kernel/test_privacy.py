@@ -1,6 +1,7 @@
 """Privacy on every output: secrets planted in the environment, in a file the workload
 reads and in argv never reach the store (with its WAL, -shm and any other file beside
-it), an export, a view, tune, the HTML report or a live `top` snapshot in clear.
+it), an export, a view, tune, the HTML report (alone and compared), a live `top` snapshot
+or `top` itself (text and JSON) in clear.
 argv secrets appear masked; env and file secrets appear nowhere.
 
 Every surface is one line of SURFACES: an exporter added later is one more line."""
@@ -35,7 +36,11 @@ SURFACES = [
     *[(f"tune --emit {e}", ["tune", "--store", "{store}", "--emit", e])
       for e in ("snakemake", "nextflow", "slurm", "k8s")],
     ("report html", ["report", "--store", "{store}", "-o", "{out}"]),
+    ("report --compare", ["report", "--store", "{store}", "--compare", "latest", "-o", "{out}"]),
 ]
+# the live views, read while the workload runs
+LIVE_SURFACES = [("top", ["top", "--once", "--interval", "0.3", "--store", "{store}"]),
+                 ("top json", ["top", "--once", "--interval", "0.3", "--format", "json", "--store", "{store}"])]
 
 
 def _plant(tmp_path: Path) -> dict:
@@ -72,6 +77,11 @@ def _observe_with_live(store: Path, plant: dict) -> tuple[subprocess.CompletedPr
             if any(b"time.sleep(4)" in b for b in blobs):
                 live = blobs
                 during = [f.read_bytes() for f in _store_files(store) if f.exists()]
+                for name, argv in LIVE_SURFACES:
+                    t = subprocess.run(opensre_cmd() + [a.format(store=store) for a in argv], capture_output=True,
+                                       timeout=30)
+                    assert t.returncode == 0, (name, t.stderr)
+                    during.append(t.stdout + t.stderr)
                 break
             time.sleep(0.1)
     finally:
