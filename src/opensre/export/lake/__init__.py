@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import itertools
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 from urllib.parse import quote
@@ -149,15 +150,19 @@ def _batches(pa, schema, table: str, host_id: str, rows: Iterator[dict]):
     names = schema.names
     known = set(names)
     extra = {"host_id": host_id, "schema_version": SCHEMA_VERSION}
-    every_row = table == "events"  # the one record whose keys vary (by event kind)
+    varying = table == "events"  # the one record whose keys vary (by event kind)
     while True:
         chunk = list(itertools.islice(rows, BATCH_ROWS))
         if not chunk:
             return
-        for r in chunk if every_row else chunk[:1]:
+        for r in chunk if varying else chunk[:1]:
             if not r.keys() <= known:
                 raise StoreError(f"{table} field(s) {sorted(r.keys() - known)} have no column in the lake schema "
                                  f"v{SCHEMA_VERSION}", "this is a bug in OpenSRE: please report it")
-        cols = {c: [extra[c]] * len(chunk) if c in extra and c not in chunk[0] else [r.get(c) for r in chunk]
-                for c in names}
-        yield pa.RecordBatch.from_pydict(cols, schema=schema)
+        have = [c for c in names if c in chunk[0] or varying and c not in extra]
+        if varying:
+            cols = {c: [r.get(c) for r in chunk] for c in have}
+        else:  # the same keys in every row: transposed in C (itemgetter, zip), not per value in Python
+            cols = dict(zip(have, zip(*map(operator.itemgetter(*have), chunk))))
+        cols.update((c, [v] * len(chunk)) for c, v in extra.items() if c not in cols)
+        yield pa.RecordBatch.from_pydict({c: cols[c] for c in names}, schema=schema)
