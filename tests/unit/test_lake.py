@@ -17,10 +17,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import lake_expected_counts
 from opensre.cli.main import main
 from opensre.correlate import correlate_collection, correlate_run
 from opensre.errors import OutputError, UsageError
-from opensre.export import records
 from opensre.export.lake import COLUMNS, PARTITIONS, SCHEMA_VERSION, TABLES, export_lake, open_dest, select_runs
 from opensre.export.lake.schema import JSONL_KIND
 from opensre.model import Event, Exec, Host, Process, Run, Sample
@@ -94,22 +94,10 @@ def lake_sql(root: Path, table: str, what: str = "count(*)"):
                       ).fetchall()
 
 
-def store_counts(s: Store) -> dict[str, int]:
-    """What the lake must hold: every row of the store's tables (a host's row once per
-    run of its own), and the samples the JSON Lines export gives (the stored ones and
-    one at exit for each process without any)."""
-    own = s.runs(detected=False)
-    n = {t: s.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-         for t in ("runs", "processes", "tasks", "tools", "execs", "events", "host_samples")}
-    n["hosts"] = len(own)
-    n["samples"] = sum(1 for r in own for _ in records(s, r.run_id, "samples"))
-    return n
-
-
 def test_lake_holds_exactly_the_store(store, tmp_path):
     lake = tmp_path / "lake"
     done = export_lake(store, select_runs(store, since_s=1e12), open_dest(str(lake)))
-    want = store_counts(store)
+    want = lake_expected_counts(store)
     assert want["samples"] > store.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]  # some made at exit
     assert all(want[t] for t in TABLES)
     assert done.rows == want and len(done.runs) == 2
@@ -140,7 +128,7 @@ def test_reexport_replaces_never_duplicates(store, tmp_path):
     # a detected run names its collection: the same files again
     export_lake(store, select_runs(store, store.detected_runs("cccc00000001")[0].run_id), open_dest(str(lake)))
     assert sorted(lake.rglob("*")) == files
-    want = store_counts(store)
+    want = lake_expected_counts(store)
     for t in TABLES:
         assert lake_sql(lake, t) == [(want[t],)], t
     # rows gone from the store since: the old file is replaced by an empty one, not kept
