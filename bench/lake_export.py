@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from report_scale import build  # noqa: E402
+from report_scale import scale_store  # noqa: E402
 
 
 def main() -> int:
@@ -35,11 +35,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp()
-    path = a.store or os.path.join(tmp, "lake-scale.sqlite")
-    if not os.path.exists(path):
-        t = time.perf_counter()
-        ns = build(path, a.processes)
-        print(f"built a run of {a.processes:,} processes and {ns:,} samples in {time.perf_counter() - t:.1f} s")
+    path = scale_store(a.store, a.processes, tmp, "lake-scale.sqlite")
     dest = a.to or os.path.join(tmp, "lake")
     cmd = [sys.executable, "-m", "opensre", "export", "--store", path, "--run", "scale", "--format", "parquet",
            "--to", dest]

@@ -177,7 +177,12 @@ class S3Dest:
         self._retry(lambda: self._check_bucket(fs), f"reach s3://{bucket}")
 
     def _check_bucket(self, fs) -> None:
-        info = self.fs.get_file_info(self.bucket)
+        try:
+            info = self.fs.get_file_info(self.bucket)
+        except OSError as e:
+            if _denied(e):  # a writer allowed to put objects but not to look at the bucket: the puts will tell
+                return
+            raise
         if info.type == fs.FileType.NotFound:
             raise UsageError(f"--to {self.url}: no bucket {self.bucket} at the S3 endpoint",
                              "create it, or check --to and AWS_ENDPOINT_URL")
@@ -203,8 +208,15 @@ class S3Dest:
     def exists(self, path: str) -> bool:
         from pyarrow import fs
 
-        return self._retry(lambda: self.fs.get_file_info(self._key(path)).type != fs.FileType.NotFound,
-                           f"read {self.url}/{path}")
+        def look() -> bool:
+            try:
+                return self.fs.get_file_info(self._key(path)).type != fs.FileType.NotFound
+            except OSError as e:
+                if _denied(e):  # without s3:ListBucket a missing key reads as denied: nothing to replace
+                    return False
+                raise
+
+        return self._retry(look, f"read {self.url}/{path}")
 
     def put(self, path: str, write: Callable[[IO[bytes]], None]) -> None:
         import io
@@ -221,8 +233,12 @@ class S3Dest:
         self.written.append(f"{self.url}/{path}")
 
 
+def _denied(e: OSError) -> bool:
+    return any(w in str(e) for w in ("ACCESS_DENIED", "AccessDenied", "HTTP response code: 403"))
+
+
 def _permanent(e: OSError) -> bool:
     """An S3 error that another try cannot fix."""
     s = str(e)
-    return any(w in s for w in ("ACCESS_DENIED", "AccessDenied", "NoSuchBucket", "NO_SUCH_BUCKET",
-                                "InvalidAccessKeyId", "SignatureDoesNotMatch", "INVALID_ACCESS_KEY_ID"))
+    return _denied(e) or any(w in s for w in ("NoSuchBucket", "NO_SUCH_BUCKET", "InvalidAccessKeyId",
+                                              "SignatureDoesNotMatch", "INVALID_ACCESS_KEY_ID"))

@@ -1,7 +1,7 @@
 """The lake's tables: their columns (the JSON Lines export's names, typed) and the DDL
 that query engines read them with. No pyarrow here: the column lists are data, the
 Arrow schema is made from them in writer.py, and docs/lake.md's DDL is checked
-against them (tests/unit/test_lake.py).
+against them (tests/unit/test_lake_export.py).
 
 Types are Hive's names (what Athena takes as is); integers are `bigint` as JSON
 numbers are, times stay nanoseconds since the epoch as in every export."""
