@@ -71,6 +71,16 @@ def build(path: str, n: int) -> int:
     return len(smp)
 
 
+def scale_store(path: str | None, n: int, tmp: str, name: str) -> str:
+    """`path`, or tmp/name; built with a run of n processes unless it exists."""
+    path = path or os.path.join(tmp, name)
+    if not os.path.exists(path):
+        t = time.perf_counter()
+        ns = build(path, n)
+        print(f"built a run of {n:,} processes and {ns:,} samples in {time.perf_counter() - t:.1f} s")
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--processes", type=int, default=100_000)
@@ -78,11 +88,7 @@ def main() -> int:
     ap.add_argument("--keep", help="write the report here instead of a temp file")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp()
-    path = a.store or os.path.join(tmp, "report-scale.sqlite")
-    if not os.path.exists(path):
-        t = time.perf_counter()
-        ns = build(path, a.processes)
-        print(f"built a run of {a.processes:,} processes and {ns:,} samples in {time.perf_counter() - t:.1f} s")
+    path = scale_store(a.store, a.processes, tmp, "report-scale.sqlite")
     out = a.keep or os.path.join(tmp, "report.html")
     cmd = [sys.executable, "-m", "opensre", "report", "scale", "--store", path, "-o", out]
     t = time.perf_counter()

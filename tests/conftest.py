@@ -91,3 +91,18 @@ def observe(store):
         return o
 
     return run
+
+
+def lake_expected_counts(store) -> dict[str, int]:
+    """The rows a Parquet lake exported from `store` (an opened Store) must hold per
+    table: every row of the store's tables, a host's row once per run of its own, and
+    the samples the JSON Lines export gives (the stored ones and one at exit for each
+    process that has none)."""
+    from opensre.export import records
+
+    own = store.runs(detected=False)
+    n = {t: store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+         for t in ("runs", "processes", "tasks", "tools", "execs", "events", "host_samples")}
+    n["hosts"] = len(own)
+    n["samples"] = sum(1 for r in own for _ in records(store, r.run_id, "samples"))
+    return n

@@ -23,10 +23,11 @@ from conftest import opensre_cmd
 MASK = b"***"
 
 # (name, argv after `opensre`; {store} and {out} are filled in). A surface writing a file
-# writes it to {out}; its stdout counts too.
+# writes it to {out} (a directory: every file in it); its stdout counts too.
 SURFACES = [
     *[(f"export {w}", ["export", "--store", "{store}", "--what", w])
       for w in ("processes", "tasks", "tools", "execs", "samples", "events", "host")],
+    ("export parquet", ["export", "--store", "{store}", "--format", "parquet", "--to", "{out}"]),
     ("runs", ["runs", "--store", "{store}"]),
     ("show", ["show", "--store", "{store}"]),
     ("show --timeline", ["show", "--store", "{store}", "--timeline"]),
@@ -98,9 +99,23 @@ def _surface_outputs(store: Path, tmp_path: Path) -> dict[str, bytes]:
         cmd = [a.format(store=store, out=out) for a in argv]
         r = subprocess.run(opensre_cmd() + cmd, capture_output=True, timeout=120)
         assert r.returncode == 0, (name, r.stderr.decode()[-2000:])
-        blob = r.stdout + r.stderr + (out.read_bytes() if out.exists() else b"")
-        got[name] = blob
+        got[name] = r.stdout + r.stderr + _written(out)
     return got
+
+
+def _written(out: Path) -> bytes:
+    """A file's bytes; for a directory (a Parquet lake) every file's bytes and, since
+    Parquet pages are compressed, every value read back from them as well."""
+    if not out.exists():
+        return b""
+    if not out.is_dir():
+        return out.read_bytes()
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert files and all(f.suffix == ".parquet" for f in files)
+    return b"\n".join([f.read_bytes() for f in files]
+                      + [json.dumps(pq.read_table(f).to_pylist(), default=str).encode() for f in files])
 
 
 def test_secrets_on_no_surface(store, tmp_path):
@@ -115,7 +130,7 @@ def test_secrets_on_no_surface(store, tmp_path):
         for kind, secret in s.items():
             assert secret.encode() not in blob, f"{kind} secret in clear on {name}"
     # argv secrets are there, masked, where argv is shown at all (proves the surface saw them)
-    for name in ("export processes", "export execs", "live snapshot while running", "store files"):
+    for name in ("export processes", "export execs", "export parquet", "live snapshot while running", "store files"):
         assert b"--password=" + MASK in outputs[name] and b"--token=" + MASK in outputs[name], name
     assert b"OPENSRE_PLANTED" not in outputs["store files"]  # not even the variable's name
 
