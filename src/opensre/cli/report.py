@@ -6,12 +6,13 @@ import sys
 import time
 
 from .args import common, price
-from .shared import open_store
+from .shared import lake_option, open_reader
 
 
 def add_parser(sub) -> None:
     rp = sub.add_parser("report", help="a self-contained HTML report of a run (timeline, charts, tune, processes)")
     common(rp)
+    lake_option(rp)
     rp.add_argument("run", nargs="?", default="latest", help="run id, name, id prefix or 'latest'")
     rp.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
     rp.add_argument("--compare", metavar="RUN_B", help="a second run: side-by-side per task type")
@@ -21,7 +22,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    store = open_store(args, readonly=True)
+    store = open_reader(args)
     opts = {k: v for k, v in (("price_per_hour", args.price_per_hour), ("instance_type", args.instance_type),
                               ("workflow", args.workflow)) if v}
     if args.workflow:  # a file that cannot be read fails here, not as a note inside the report

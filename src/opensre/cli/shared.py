@@ -35,6 +35,20 @@ def open_store(args, readonly=False):
     return Store(args.store, readonly=readonly)
 
 
+def open_reader(args):
+    """What read-only analysis reads: the lake `--lake` names, else the store."""
+    if getattr(args, "lake", None):
+        from ..store.lake import LakeReader
+
+        return LakeReader(args.lake)
+    return open_store(args, readonly=True)
+
+
+def lake_option(p) -> None:
+    p.add_argument("--lake", metavar="DEST", help="read the runs from a Parquet lake (a directory or "
+                   "s3://bucket/prefix that `export --format parquet` wrote) instead of the store")
+
+
 def preflight():
     """Fail on privileges/BTF before touching the store or starting anything."""
     from ..bpf.features import require_basics

@@ -8,12 +8,13 @@ import sys
 
 from ..errors import UsageError
 from .args import common, positive_float, price
-from .shared import open_store, say
+from .shared import lake_option, open_reader, say
 
 
 def add_parser(sub) -> None:
     t = sub.add_parser("tune", help="what held each task back and what it should be given")
     common(t)
+    lake_option(t)
     t.add_argument("runs", nargs="*", default=[], metavar="RUN",
                    help="run id, name, id prefix or 'latest' (default latest); several: analysed together")
     t.add_argument("--pipeline", metavar="NAME",
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..analysis import Thresholds, tune
 
-    store = open_store(args, readonly=True)
+    store = open_reader(args)
     runs, after, sizing, baseline = _runs(args, store)
     for ref in after or runs:  # the runs reported on: a running one has no tasks yet
         r = store.resolve_run(ref)

@@ -2,11 +2,10 @@
 commands read of stored runs. The SQLite store implements it (sqlite_reader.py,
 through the Store facade); a second backend implements the same methods.
 
-A Parquet lake read through DuckDB goes in store/lake.py as a class `LakeReader`
+A Parquet lake read through DuckDB is the other: store/lake.py's `LakeReader`,
 with these methods and no others (no SQL or file paths leak to its callers);
-analysis and report then take a StoreReader, whichever backend it is. Writes stay
-with the SQLite store (the collector's crash-safe journal); a lake is exported
-from it."""
+analysis and report take a StoreReader, whichever backend it is. Writes stay with
+the SQLite store (the collector's crash-safe journal); a lake is exported from it."""
 
 from __future__ import annotations
 

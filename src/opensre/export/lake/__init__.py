@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from ...errors import StoreError
 from ...model import Run
+from ...store.lakelayout import arrow_schema
 from ..jsonl import records
 from .dest import LocalDest, S3Dest, open_dest, require_pyarrow
 from .schema import COLUMNS, JSONL_KIND, PARTITIONS, SCHEMA_VERSION, TABLES, ddl
@@ -72,7 +73,7 @@ def export_lake(store, runs: Iterable[Run], dest: LocalDest | S3Dest,
     after each. Raises OutputError when a file cannot be written: files written before
     stay (each is whole), the store is only read; the same export can be run again."""
     pa = require_pyarrow()
-    schemas = {t: _arrow_schema(pa, t) for t in TABLES}
+    schemas = {t: arrow_schema(pa, t) for t in TABLES}
     out = LakeExport(dest.url)
     for run in runs:
         counts = {}
@@ -104,23 +105,6 @@ def _run_records(store, run: Run) -> dict[str, Iterable[dict]]:
     }
     assert set(tables) == set(TABLES)
     return tables
-
-
-_ARROW = {"bigint": "int64", "int": "int32", "string": "string", "boolean": "bool_", "double": "float64"}
-
-
-def _arrow_type(pa, t: str):
-    if t.startswith("array<"):
-        return pa.list_(_arrow_type(pa, t[6:-1]))
-    if t.startswith("map<"):
-        k, v = t[4:-1].split(",")
-        return pa.map_(_arrow_type(pa, k), _arrow_type(pa, v))
-    return getattr(pa, _ARROW[t])()
-
-
-def _arrow_schema(pa, table: str):
-    return pa.schema([pa.field(n, _arrow_type(pa, t)) for n, t in COLUMNS[table]],
-                     metadata={"opensre.table": table, "opensre.schema_version": str(SCHEMA_VERSION)})
 
 
 def _write_table(pa, dest, path: str, schema, table: str, host_id: str, rows: Iterable[dict]) -> int | None:

@@ -26,6 +26,7 @@ from typing import IO, Callable, Iterator
 from urllib.parse import urlsplit
 
 from ...errors import OpenSREError, OutputError, UsageError
+from ...store.lakelayout import s3_filesystem
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -163,17 +164,8 @@ class S3Dest:
         self.url = f"s3://{bucket}/{prefix}".rstrip("/")
         self.attempts, self.backoff_s = max(1, attempts), backoff_s
         self.written: list[str] = []
-        kw: dict = {}
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            e = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-            kw.update(endpoint_override=e.netloc, scheme=e.scheme)
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kw["region"] = region
         # one try per call: the retries (and their backoff) are ours, counted and bounded
-        self.fs = fs.S3FileSystem(retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=1), connect_timeout=5,
-                                  request_timeout=60, **kw)
+        self.fs = s3_filesystem(fs)
         self._retry(lambda: self._check_bucket(fs), f"reach s3://{bucket}")
 
     def _check_bucket(self, fs) -> None:
