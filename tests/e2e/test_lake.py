@@ -165,6 +165,12 @@ def test_s3_lake_unreachable_then_retried(recorded, s3_port):
         procs = ds.dataset("lake/fleet/processes", filesystem=s3fs, format="parquet", partitioning="hive").to_table()
         assert sum(a + b for a, b in zip(procs.column("cpu_user_ns").to_pylist(),
                                          procs.column("cpu_system_ns").to_pylist())) == cpu
+    # tune reads the S3 lake as it reads the store (store/lake.py)
+    tune = [subprocess.run(opensre_cmd() + ["tune", *src, "--format", "json"], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, **env}) for src in (["--store", str(recorded)],
+                                                                             ["--lake", "s3://lake/fleet"])]
+    assert tune[0].returncode == tune[1].returncode == 0, tune[1].stderr
+    assert tune[0].stdout == tune[1].stdout
     assert _sha(recorded) == before
 
 
