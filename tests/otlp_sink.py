@@ -25,7 +25,7 @@ class OtlpSink:
         self.status, self.fail = status, fail
         self.hits = 0                            # every POST, answered or failed
         self.bodies: list[tuple[str, bytes]] = []  # (path, raw body as received) of the accepted ones
-        self.headers: list[dict] = []
+        self.headers: list[dict] = []             # their headers, names in lower case
         self.requests: list[tuple[str, object]] = []
         self._lock = threading.Lock()
         sink = self
@@ -47,7 +47,7 @@ class OtlpSink:
                 msg.ParseFromString(body)
                 with sink._lock:
                     sink.bodies.append((self.path, raw))
-                    sink.headers.append(dict(self.headers))
+                    sink.headers.append({k.lower(): v for k, v in self.headers.items()})
                     sink.requests.append((self.path, msg))
                 out = resp_cls().SerializeToString()
                 self.send_response(200)

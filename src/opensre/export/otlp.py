@@ -628,11 +628,8 @@ def _error_type(code, sig, oom) -> str:
 
 
 def _error_text(code, sig, oom) -> str:
-    if oom:
-        return "killed by the OOM killer"
-    if sig:
-        return f"killed by signal {sig} ({_signal_name(sig)})"
-    return f"exit code {code}"
+    how = f"killed by signal {sig} ({_signal_name(sig)})" if sig else f"exit code {code}"
+    return f"chosen by the OOM killer, {how}" if oom else how
 
 
 def _signal_name(sig: int) -> str:
