@@ -100,11 +100,11 @@ def test_one_trace_run_tasks_processes(store):
     tasks = store.tasks("r1")
     task_ids = {task_span_id("r1", t.task_id) for t in tasks}
     assert {s.span_id for s in spans if s.parent_span_id == root.span_id} == task_ids
-    procs = {(a["process.pid"], a["process.creation.time"]): s for s in spans
-             if "process.pid" in (a := attrs(s.attributes)) and s.span_id not in task_ids | {root.span_id}}
+    procs = {(attrs(s.attributes)["process.pid"], s.start_time_unix_nano): s for s in spans
+             if s.span_id not in task_ids | {root.span_id}}
     assert len(procs) == len(PROCS)
     for p in store.processes("r1"):
-        span = next(s for (pid, _), s in procs.items() if pid == p.pid)
+        span = procs[(p.pid, p.start_time_ns)]
         assert span.span_id == process_span_id("r1", p.pid, p.start_time_ns)
         assert span.start_time_unix_nano == p.start_time_ns
         assert span.end_time_unix_nano == (p.end_time_ns or T + 10 * S)  # still running: the run's end
@@ -131,7 +131,7 @@ def test_process_attributes_status_and_events(store):
     assert attrs(by_pid[20].attributes)["process.exit.code"] == 2 and by_pid[20].status.code == 2
     gzip_ = attrs(by_pid[12].attributes)
     assert by_pid[12].status.code == 0 and gzip_["process.executable.path"] == "/usr/bin/gzip"
-    assert gzip_["process.exit.code"] == 0 and gzip_["process.creation.time"].endswith("Z")
+    assert gzip_["process.exit.code"] == 0 and gzip_["opensre.process.cpu_user_ns"] == 900 * MS
     assert attrs(by_pid[30].attributes)["opensre.process.complete"] is False
     # a task's root nests under its task, linked to the process that started it
     (link,) = by_pid[11].links
@@ -167,6 +167,7 @@ def test_metrics_equal_the_store(store):
     peak = by_proc("opensre.process.memory.peak")
     assert all(peak[(k, None)] == p.peak_rss_bytes for k, p in procs.items())
     assert all(pt.start_time_unix_nano for pt in m["process.cpu.time"])
+    assert attrs(m["process.cpu.time"][0].attributes)["process.creation.time"] == "2023-11-14T22:13:20.000000000Z"
     res = attrs(sink.resource_metrics()[0].resource.attributes)
     assert res["cicd.pipeline.run.id"] == "r1" and res["host.name"] == "buildhost"
     assert summary.metric_points == sum(len(v) for v in m.values())

@@ -250,8 +250,8 @@ class Telemetry:
         return p.end_time_ns if p.end_time_ns is not None else max(self.end_ns, p.start_time_ns)
 
     # -- resources --------------------------------------------------------------------
-    def _resource(self):
-        pb, r, h = proto(), self.run, self.host
+    def _resource_attrs(self) -> dict:
+        r, h = self.run, self.host
         attrs = {"service.name": self.service_name,
                  "service.version": _version(),
                  # stable across exports: an exporter run after the fact has no instance of its own
@@ -262,32 +262,39 @@ class Telemetry:
                  "cicd.pipeline.run.id": r.run_id}
         if h is not None:
             attrs.update({"host.name": h.hostname, "host.arch": _ARCH.get(h.arch, h.arch), "os.version": h.kernel})
-        return pb.resource.Resource(attributes=_kvs(attrs))
+        return attrs
 
-    def _scope(self):
-        return proto().common.InstrumentationScope(name="opensre", version=_version())
+    def _scoped(self, rs, scopes):
+        """The resource and scope of one request; the ScopeSpans/ScopeMetrics to fill."""
+        rs.schema_url = SCHEMA_URL
+        _put(rs.resource.attributes, self._resource_attrs())
+        sc = scopes.add(schema_url=SCHEMA_URL)
+        sc.scope.name, sc.scope.version = "opensre", _version()
+        return sc
 
     # -- traces -----------------------------------------------------------------------
+    # Messages are filled in place (repeated.add()): building them as Python objects
+    # and assigning them copies each one again, 7x slower on a 100,000-process run.
     def traces(self) -> Iterator:
         pb = proto()
-        resource, scope = self._resource(), self._scope()
         parents = self._span_parents()
-        spans = [self._run_span()] + [self._task_span(t) for t in self.tasks]
+        req = pb.ts.ExportTraceServiceRequest()
+        spans = self._scoped(req.resource_spans.add(), req.resource_spans[0].scope_spans).spans
+        self._run_span(pb, spans.add())
+        for t in self.tasks:
+            self._task_span(pb, spans.add(), t)
         for p in self.procs:
             key = (p.pid, p.start_time_ns)
             if key in self.kept:
-                spans.append(self._process_span(p, *parents[key]))
+                self._process_span(pb, spans.add(), p, *parents[key])
             if len(spans) >= self.batch:
-                yield self._trace_request(pb, resource, scope, spans)
-                spans = []
-        if spans:
-            yield self._trace_request(pb, resource, scope, spans)
-
-    def _trace_request(self, pb, resource, scope, spans):
-        self.summary.spans += len(spans)
-        return pb.ts.ExportTraceServiceRequest(resource_spans=[pb.trace.ResourceSpans(
-            resource=resource, schema_url=SCHEMA_URL,
-            scope_spans=[pb.trace.ScopeSpans(scope=scope, spans=spans, schema_url=SCHEMA_URL)])])
+                self.summary.spans += len(spans)
+                yield req
+                req = pb.ts.ExportTraceServiceRequest()
+                spans = self._scoped(req.resource_spans.add(), req.resource_spans[0].scope_spans).spans
+        if len(spans):
+            self.summary.spans += len(spans)
+            yield req
 
     def _span_parents(self) -> dict[tuple[int, int], tuple[bytes, bytes | None]]:
         """(pid, start) of each kept process -> (its parent span id, the span id of its
@@ -341,8 +348,8 @@ class Telemetry:
             out[key] = (parent, link)
         return out
 
-    def _run_span(self):
-        pb, r = proto(), self.run
+    def _run_span(self, pb, span) -> None:
+        r = self.run
         result, error = _run_result(r)
         attrs = {"cicd.pipeline.name": _pipeline_name(r), "cicd.pipeline.run.id": r.run_id,
                  "cicd.pipeline.action.name": "RUN", "cicd.pipeline.result": result,
@@ -357,17 +364,16 @@ class Telemetry:
             attrs["opensre.run.parent_run_id"] = r.parent_run_id
         if error:
             attrs["error.type"] = error
-        return pb.trace.Span(
-            trace_id=self.trace_id, span_id=run_span_id(r.run_id), name=f"RUN {_pipeline_name(r)}",
-            kind=pb.trace.Span.SPAN_KIND_SERVER, start_time_unix_nano=r.start_time_ns,
-            end_time_unix_nano=max(self.end_ns, r.start_time_ns), attributes=_kvs(attrs),
-            status=_status(pb, error and ("collector interrupted" if error == "interrupted" else
-                                          _error_text(r.exit_code, r.exit_signal, False))))
+            _error(pb, span, "collector interrupted" if error == "interrupted" else
+                   _error_text(r.exit_code, r.exit_signal, False))
+        span.trace_id, span.span_id, span.name = self.trace_id, run_span_id(r.run_id), f"RUN {_pipeline_name(r)}"
+        span.kind = pb.trace.Span.SPAN_KIND_SERVER
+        span.start_time_unix_nano, span.end_time_unix_nano = r.start_time_ns, max(self.end_ns, r.start_time_ns)
+        _put(span.attributes, attrs)
 
-    def _task_span(self, t: Task):
-        pb, run_id = proto(), self.run.run_id
+    def _task_span(self, pb, span, t: Task) -> None:
+        run_id = self.run.run_id
         bad = failed(t.exit_code, t.exit_signal) or t.oom_killed
-        error = _error_type(t.exit_code, t.exit_signal, t.oom_killed) if bad else None
         attrs = {"cicd.pipeline.task.name": t.task_name, "cicd.pipeline.task.run.id": t.task_id,
                  "cicd.pipeline.task.run.result": "failure" if bad else "success",
                  "opensre.task.engine": t.engine, "opensre.task.kind": t.kind,
@@ -378,37 +384,33 @@ class Telemetry:
             attrs["opensre.task.memory_peak_bytes"] = t.memory_peak_bytes
         if t.exit_code is not None:
             attrs["process.exit.code"] = t.exit_code
-        if error:
-            attrs["error.type"] = error
+        if bad:
+            attrs["error.type"] = _error_type(t.exit_code, t.exit_signal, t.oom_killed)
+            _error(pb, span, _error_text(t.exit_code, t.exit_signal, t.oom_killed))
         end = t.end_time_ns if t.end_time_ns is not None else self.end_ns
-        return pb.trace.Span(
-            trace_id=self.trace_id, span_id=task_span_id(run_id, t.task_id), parent_span_id=run_span_id(run_id),
-            name=t.task_name or t.task_id, kind=pb.trace.Span.SPAN_KIND_INTERNAL,
-            start_time_unix_nano=t.start_time_ns, end_time_unix_nano=max(end, t.start_time_ns),
-            attributes=_kvs(attrs), status=_status(pb, error and _error_text(t.exit_code, t.exit_signal, t.oom_killed)))
+        span.trace_id, span.span_id = self.trace_id, task_span_id(run_id, t.task_id)
+        span.parent_span_id, span.name = run_span_id(run_id), t.task_name or t.task_id
+        span.kind = pb.trace.Span.SPAN_KIND_INTERNAL
+        span.start_time_unix_nano, span.end_time_unix_nano = t.start_time_ns, max(end, t.start_time_ns)
+        _put(span.attributes, attrs)
 
-    def _process_span(self, p: Process, parent: bytes, link: bytes | None):
-        pb = proto()
-        bad = failed(p.exit_code, p.exit_signal) or p.oom_killed
-        error = _error_type(p.exit_code, p.exit_signal, p.oom_killed) if bad else None
-        end = self._end(p)
-        attrs = _process_attrs(p)
-        attrs["process.creation.time"] = _iso(p.start_time_ns)
-        if p.end_time_ns is not None:
-            attrs["process.exit.time"] = _iso(p.end_time_ns)
-        if error:
-            attrs["error.type"] = error
+    def _process_span(self, pb, span, p: Process, parent: bytes, link: bytes | None) -> None:
         key = (p.pid, p.start_time_ns)
-        events = [pb.trace.Span.Event(time_unix_nano=ev.t_ns, name="oom_kill", attributes=_kvs(
-            {f"opensre.oom.{k}": v for k, v in ev.data.items() if isinstance(v, (int, float, str))}))
-            for ev in self._oom.get(key, ())]
-        links = [pb.trace.Span.Link(trace_id=self.trace_id, span_id=link,
-                                    attributes=_kvs({"opensre.link.type": "parent_process"}))] if link else []
-        return pb.trace.Span(
-            trace_id=self.trace_id, span_id=process_span_id(self.run.run_id, *key), parent_span_id=parent,
-            name=p.tool or str(p.pid), kind=pb.trace.Span.SPAN_KIND_INTERNAL,
-            start_time_unix_nano=p.start_time_ns, end_time_unix_nano=end, attributes=_kvs(attrs),
-            events=events, links=links, status=_status(pb, error and _error_text(p.exit_code, p.exit_signal, p.oom_killed)))
+        span.trace_id, span.span_id = self.trace_id, process_span_id(self.run.run_id, *key)
+        span.parent_span_id, span.name = parent, p.tool or str(p.pid)
+        span.kind = pb.trace.Span.SPAN_KIND_INTERNAL
+        span.start_time_unix_nano, span.end_time_unix_nano = p.start_time_ns, self._end(p)
+        attrs = _process_attrs(p)
+        if failed(p.exit_code, p.exit_signal) or p.oom_killed:
+            attrs["error.type"] = _error_type(p.exit_code, p.exit_signal, p.oom_killed)
+            _error(pb, span, _error_text(p.exit_code, p.exit_signal, p.oom_killed))
+        _put(span.attributes, attrs)
+        for ev in self._oom.get(key, ()):
+            e = span.events.add(time_unix_nano=ev.t_ns, name="oom_kill")
+            _put(e.attributes, {f"opensre.oom.{k}": v for k, v in ev.data.items() if isinstance(v, (int, float, str))})
+        if link:
+            _put(span.links.add(trace_id=self.trace_id, span_id=link).attributes,
+                 {"opensre.link.type": "parent_process"})
 
     # -- metrics ----------------------------------------------------------------------
     def metrics(self) -> Iterator:
@@ -416,63 +418,55 @@ class Telemetry:
         totals at its end, from its record: what the store holds), its RSS series (from
         the samples) and its peak RSS. Not filtered: every process is counted."""
         pb = proto()
-        resource, scope = self._resource(), self._scope()
-        for i in range(0, max(len(self.procs), 1), self.batch):
-            chunk = self.procs[i:i + self.batch]
-            metrics = self._metrics_of(pb, chunk)
-            n = sum(len(m.sum.data_points) + len(m.gauge.data_points) for m in metrics)
-            if not n:
-                continue
-            self.summary.metric_points += n
-            yield pb.ms.ExportMetricsServiceRequest(resource_metrics=[pb.metrics.ResourceMetrics(
-                resource=resource, schema_url=SCHEMA_URL,
-                scope_metrics=[pb.metrics.ScopeMetrics(scope=scope, metrics=metrics, schema_url=SCHEMA_URL)])])
+        for i in range(0, len(self.procs), self.batch):
+            req = pb.ms.ExportMetricsServiceRequest()
+            rm = req.resource_metrics.add()
+            sm = self._scoped(rm, rm.scope_metrics)
+            n = self._metrics_of(pb, sm.metrics, self.procs[i:i + self.batch])
+            if n:
+                self.summary.metric_points += n
+                yield req
 
-    def _metrics_of(self, pb, procs: list[Process]) -> list:
+    def _metrics_of(self, pb, metrics, procs: list[Process]) -> int:
+        """Fills `metrics` with the points of `procs`; how many points."""
         M = pb.metrics
         cumulative = M.AGGREGATION_TEMPORALITY_CUMULATIVE
-        cpu, disk, net, mem, peak = [], [], [], [], []
-        modes = [_kv("cpu.mode", "user"), _kv("cpu.mode", "system")]
-        disk_dir = [_kv("disk.io.direction", "read"), _kv("disk.io.direction", "write")]
-        net_dir = [_kv("network.io.direction", "transmit"), _kv("network.io.direction", "receive")]
+
+        def counter(name, unit, desc, monotonic=True):
+            m = metrics.add(name=name, unit=unit, description=desc)
+            m.sum.aggregation_temporality, m.sum.is_monotonic = cumulative, monotonic
+            return m.sum.data_points
+
+        cpu = counter("process.cpu.time", "s", "Total CPU seconds broken down by different CPU modes.")
+        disk = counter("process.disk.io", "By", "Disk bytes transferred.")
+        net = counter("process.network.io", "By", "Network bytes transferred.")
+        mem = counter("process.memory.usage", "By", "The amount of physical memory in use.", monotonic=False)
+        peak_m = metrics.add(name="opensre.process.memory.peak", unit="By",
+                             description="Peak resident set size of the process's final program image (VmHWM).")
+        peak = peak_m.gauge.data_points
         for p in procs:
-            base = _kvs(self._point_attrs(p))
+            base = self._point_attrs(p)
             start, end = p.start_time_ns, self._end(p)
-
-            def point(out, value, extra=None, t=end, dbl=False):
-                if value is None:
-                    return
-                attrs = base + [extra] if extra is not None else base
-                if dbl:
-                    out.append(M.NumberDataPoint(attributes=attrs, start_time_unix_nano=start, time_unix_nano=t,
-                                                 as_double=value))
-                else:
-                    out.append(M.NumberDataPoint(attributes=attrs, start_time_unix_nano=start, time_unix_nano=t,
-                                                 as_int=value))
-
-            for mode, ns in zip(modes, (p.cpu_user_ns, p.cpu_system_ns)):
-                point(cpu, None if ns is None else ns / 1e9, mode, dbl=True)
-            for d, v in zip(disk_dir, (p.read_bytes, p.write_bytes)):
-                point(disk, v, d)
-            for d, v in zip(net_dir, (p.net_tx_bytes, p.net_rx_bytes)):
-                point(net, v, d)
+            for mode, ns in (("user", p.cpu_user_ns), ("system", p.cpu_system_ns)):
+                if ns is not None:
+                    _put(cpu.add(start_time_unix_nano=start, time_unix_nano=end, as_double=ns / 1e9).attributes,
+                         base, "cpu.mode", mode)
+            for out, key, pairs in ((disk, "disk.io.direction", (("read", p.read_bytes), ("write", p.write_bytes))),
+                                    (net, "network.io.direction",
+                                     (("transmit", p.net_tx_bytes), ("receive", p.net_rx_bytes)))):
+                for d, v in pairs:
+                    if v is not None:
+                        _put(out.add(start_time_unix_nano=start, time_unix_nano=end, as_int=v).attributes,
+                             base, key, d)
             for t, rss in self._rss.get((p.pid, p.start_time_ns), ()):
-                point(mem, rss, t=t)
+                _put(mem.add(start_time_unix_nano=start, time_unix_nano=t, as_int=rss).attributes, base)
             if p.peak_rss_bytes is not None:
-                peak.append(M.NumberDataPoint(attributes=base, time_unix_nano=end, as_int=p.peak_rss_bytes))
-
-        def counter(name, unit, desc, points, monotonic=True):
-            return M.Metric(name=name, unit=unit, description=desc, sum=M.Sum(
-                data_points=points, aggregation_temporality=cumulative, is_monotonic=monotonic))
-
-        out = [counter("process.cpu.time", "s", "Total CPU seconds broken down by different CPU modes.", cpu),
-               counter("process.disk.io", "By", "Disk bytes transferred.", disk),
-               counter("process.network.io", "By", "Network bytes transferred.", net),
-               counter("process.memory.usage", "By", "The amount of physical memory in use.", mem, monotonic=False),
-               M.Metric(name="opensre.process.memory.peak", unit="By",
-                        description="Peak resident set size of the process's final program image (VmHWM).",
-                        gauge=M.Gauge(data_points=peak))]
-        return [m for m in out if len(m.sum.data_points) or len(m.gauge.data_points)]
+                _put(peak.add(time_unix_nano=end, as_int=p.peak_rss_bytes).attributes, base)
+        for i in reversed(range(len(metrics))):  # a metric without points is not sent
+            m = metrics[i]
+            if not len(getattr(m, m.WhichOneof("data")).data_points):
+                del metrics[i]
+        return len(cpu) + len(disk) + len(net) + len(mem) + len(peak)
 
     @staticmethod
     def _point_attrs(p: Process) -> dict:
@@ -639,10 +633,9 @@ def _signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
-def _status(pb, error: str | None):
-    if not error:
-        return pb.trace.Status()  # unset: the OTel default for an operation that did not fail
-    return pb.trace.Status(code=pb.trace.Status.STATUS_CODE_ERROR, message=error)
+def _error(pb, span, message: str) -> None:
+    # success leaves the status unset, the OTel default for an operation that did not fail
+    span.status.code, span.status.message = pb.trace.Status.STATUS_CODE_ERROR, message
 
 
 def _iso(ns: int) -> str:
@@ -651,26 +644,32 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{frac:09d}Z"
 
 
-def _kv(key: str, value):
-    c = proto().common
-    return c.KeyValue(key=key, value=_any(c, value))
+def _put(repeated, attrs: dict, key: str | None = None, value=None) -> None:
+    """Append attrs (and key=value) to a repeated KeyValue field, in place."""
+    add = repeated.add
+    for k, v in attrs.items():
+        _set(add(key=k).value, v)
+    if key is not None:
+        _set(add(key=key).value, value)
 
 
-def _kvs(attrs: dict) -> list:
-    c = proto().common
-    return [c.KeyValue(key=k, value=_any(c, v)) for k, v in attrs.items()]
-
-
-def _any(c, v):
-    if isinstance(v, bool):
-        return c.AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return c.AnyValue(int_value=v)
-    if isinstance(v, float):
-        return c.AnyValue(double_value=v)
-    if isinstance(v, (list, tuple)):
-        return c.AnyValue(array_value=c.ArrayValue(values=[_any(c, x) for x in v]))
-    return c.AnyValue(string_value=str(v))
+def _set(any_value, v) -> None:
+    t = type(v)
+    if t is str:
+        any_value.string_value = v
+    elif t is int:
+        any_value.int_value = v
+    elif t is bool:
+        any_value.bool_value = v
+    elif t is float:
+        any_value.double_value = v
+    elif t in (list, tuple):
+        any_value.array_value.SetInParent()  # an empty list is still an (empty) array
+        values = any_value.array_value.values
+        for x in v:
+            _set(values.add(), x)
+    else:
+        any_value.string_value = str(v)
 
 
 def _version() -> str:
