@@ -5,8 +5,9 @@ and OOM kills) built into OTLP messages and sent to a loopback OTLP/HTTP receive
 decoding it, so the receiver's own parsing is not timed).
 
 Timed: reading the run from the store, building the trace and metrics requests, and
-sending them (in-process, the library's export_run); then the same once more through
-the CLI as a fresh process. Printed: processes/s, spans, metric points, requests, MB.
+sending them (in-process, the library's export_run), uncompressed and with gzip
+(OTEL_EXPORTER_OTLP_COMPRESSION=gzip); then uncompressed once more through the CLI as
+a fresh process. Printed: processes/s, spans, metric points, requests, MB.
 Not a test: no target, a number for docs/otlp.md.
 
 usage: python bench/otlp_export.py [--processes N] [--store PATH]
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from report_scale import build  # noqa: E402
-from opensre.export.otlp import SpanFilter, endpoint_from_env, export_run  # noqa: E402
+from opensre.export.otlp import endpoint_from_env, export_run  # noqa: E402
 from opensre.store import Store  # noqa: E402
 
 
@@ -64,13 +65,14 @@ def main() -> int:
 
     store = Store(path, readonly=True)
     run = store.resolve_run("scale")
-    t = time.perf_counter()
-    s = export_run(store, run, endpoint_from_env(url, {}), SpanFilter())
-    dt = time.perf_counter() - t
+    for compression in ("none", "gzip"):
+        t = time.perf_counter()
+        s = export_run(store, run, endpoint_from_env(url, {"OTEL_EXPORTER_OTLP_COMPRESSION": compression}))
+        dt = time.perf_counter() - t
+        print(f"library, compression {compression}: {run.process_count:,} processes -> {s.spans:,} spans, "
+              f"{s.metric_points:,} metric points, {s.requests} requests, {s.bytes / 1e6:.1f} MB in {dt:.1f} s: "
+              f"{run.process_count / dt:,.0f} processes/s, {s.spans / dt:,.0f} spans/s")
     store.close()
-    print(f"library: {run.process_count:,} processes -> {s.spans:,} spans, {s.metric_points:,} metric points, "
-          f"{s.requests} requests, {s.bytes / 1e6:.1f} MB in {dt:.1f} s: {run.process_count / dt:,.0f} processes/s, "
-          f"{s.spans / dt:,.0f} spans/s")
 
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "opensre", "export", "--store", path, "--run", "scale", "--format",
