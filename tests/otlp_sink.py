@@ -1,7 +1,8 @@
 """A real OTLP/HTTP receiver for tests: http.server on 127.0.0.1, each POST to
 /v1/traces or /v1/metrics decoded with the official opentelemetry-proto messages,
-answered as a collector answers (a protobuf Export*ServiceResponse), or with a
-chosen HTTP status for the first `fail` requests."""
+answered as a collector answers (a protobuf Export*ServiceResponse, with a partial
+success of `reject` items when asked), or with a chosen HTTP status for the first
+`fail` requests."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ MESSAGES = {"/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse
 class OtlpSink:
     """with OtlpSink() as sink: ... sink.url, sink.hits, sink.bodies, sink.spans(), sink.metrics()."""
 
-    def __init__(self, status: int = 200, fail: int = 0):
-        self.status, self.fail = status, fail
+    def __init__(self, status: int = 200, fail: int = 0, reject: int = 0):
+        self.status, self.fail, self.reject = status, fail, reject
         self.hits = 0                            # every POST, answered or failed
         self.bodies: list[tuple[str, bytes]] = []  # (path, raw body as received) of the accepted ones
         self.headers: list[dict] = []             # their headers, names in lower case
@@ -49,7 +50,12 @@ class OtlpSink:
                     sink.bodies.append((self.path, raw))
                     sink.headers.append({k.lower(): v for k, v in self.headers.items()})
                     sink.requests.append((self.path, msg))
-                out = resp_cls().SerializeToString()
+                resp = resp_cls()
+                if sink.reject:
+                    ps = resp.partial_success
+                    setattr(ps, "rejected_spans" if self.path == "/v1/traces" else "rejected_data_points", sink.reject)
+                    ps.error_message = "too old"
+                out = resp.SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(out)))

@@ -300,6 +300,13 @@ def test_cli_4xx_not_retried(stored):
     assert len(r.stderr.splitlines()) == 1 and "HTTP 400" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_cli_partial_success_is_an_error(stored):
+    with OtlpSink(reject=2) as sink:
+        r, _ = _cli(stored, "--endpoint", sink.url)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1
+    assert "2 spans rejected: too old" in r.stderr and "2 points rejected: too old" in r.stderr
+
+
 def test_other_commands_do_not_import_opentelemetry(stored):
     code = ("import sys; from opensre.cli.main import main; "
             f"main(['export', '--store', {str(stored)!r}, '--run', 'r1']); "

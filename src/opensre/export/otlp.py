@@ -31,7 +31,7 @@ from typing import Iterator, Mapping
 from ..errors import ExportError, RunStillRunning, UsageError
 from ..model import Host, Process, Run, Task, failed
 
-__all__ = ["Endpoint", "SpanFilter", "Telemetry", "ExportSummary", "SCHEMA_URL", "build", "endpoint_from_env",
+__all__ = ["Endpoint", "Target", "SpanFilter", "Telemetry", "ExportSummary", "SCHEMA_URL", "build", "endpoint_from_env",
            "export_run", "send", "trace_id", "run_span_id", "task_span_id", "process_span_id"]
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
@@ -224,7 +224,7 @@ def build(store, run: Run, span_filter: SpanFilter = SpanFilter(), batch: int = 
 class Telemetry:
     """One run read from a StoreReader once: `traces()` and `metrics()` yield
     ExportTraceServiceRequest / ExportMetricsServiceRequest messages of at most
-    `batch` process spans (or processes' points) each."""
+    `batch` spans (or processes' points) each; `summary` counts what they yielded."""
 
     def __init__(self, store, run: Run, span_filter: SpanFilter, batch: int, service_name: str = "opensre"):
         self.run, self.filter, self.batch, self.service_name = run, span_filter, max(1, batch), service_name
@@ -278,23 +278,27 @@ class Telemetry:
     def traces(self) -> Iterator:
         pb = proto()
         parents = self._span_parents()
-        req = pb.ts.ExportTraceServiceRequest()
-        spans = self._scoped(req.resource_spans.add(), req.resource_spans[0].scope_spans).spans
-        self._run_span(pb, spans.add())
-        for t in self.tasks:
-            self._task_span(pb, spans.add(), t)
-        for p in self.procs:
-            key = (p.pid, p.start_time_ns)
-            if key in self.kept:
-                self._process_span(pb, spans.add(), p, *parents[key])
-            if len(spans) >= self.batch:
-                self.summary.spans += len(spans)
-                yield req
+
+        def fills():  # every span to send, as (how to fill it, with what)
+            yield self._run_span, ()
+            for t in self.tasks:
+                yield self._task_span, (t,)
+            for p in self.procs:
+                key = (p.pid, p.start_time_ns)
+                if key in self.kept:
+                    yield self._process_span, (p, *parents[key])
+
+        req = spans = None
+        for fill, args in fills():
+            if spans is None or len(spans) >= self.batch:
+                if spans is not None:
+                    self.summary.spans += len(spans)
+                    yield req
                 req = pb.ts.ExportTraceServiceRequest()
                 spans = self._scoped(req.resource_spans.add(), req.resource_spans[0].scope_spans).spans
-        if len(spans):
-            self.summary.spans += len(spans)
-            yield req
+            fill(pb, spans.add(), *args)
+        self.summary.spans += len(spans)
+        yield req
 
     def _span_parents(self) -> dict[tuple[int, int], tuple[bytes, bytes | None]]:
         """(pid, start) of each kept process -> (its parent span id, the span id of its
