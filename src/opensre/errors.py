@@ -15,6 +15,7 @@ __all__ = [
     "OutputError",
     "RunStillRunning",
     "CommandNotStarted",
+    "ExportError",
 ]
 
 
@@ -93,6 +94,10 @@ class CommandNotStarted(OpenSREError):
     def __init__(self, message: str, exit_status: int = 127):
         super().__init__(message)
         self.exit_status = exit_status
+
+
+class ExportError(OpenSREError):
+    """An exporter could not deliver (an endpoint down or refusing); the store is untouched."""
 
 
 def verifier_tail(log: str, lines: int = 3) -> str:

@@ -22,8 +22,9 @@ from conftest import opensre_cmd
 
 MASK = b"***"
 
-# (name, argv after `opensre`; {store} and {out} are filled in). A surface writing a file
-# writes it to {out} (a directory: every file in it); its stdout counts too.
+# (name, argv after `opensre`; {store}, {out} and {otlp} are filled in). A surface writing a file
+# writes it to {out} (a directory: every file in it); one sending to {otlp} sends to a loopback
+# OTLP receiver (every request body it got counts); its stdout counts too.
 SURFACES = [
     *[(f"export {w}", ["export", "--store", "{store}", "--what", w])
       for w in ("processes", "tasks", "tools", "execs", "samples", "events", "host")],
@@ -38,6 +39,7 @@ SURFACES = [
       for e in ("snakemake", "nextflow", "slurm", "k8s")],
     ("report html", ["report", "--store", "{store}", "-o", "{out}"]),
     ("report --compare", ["report", "--store", "{store}", "--compare", "latest", "-o", "{out}"]),
+    ("export otlp", ["export", "--store", "{store}", "--format", "otlp", "--endpoint", "{otlp}"]),
 ]
 # the live views, read while the workload runs
 LIVE_SURFACES = [("top", ["top", "--once", "--interval", "0.3", "--store", "{store}"]),
@@ -93,13 +95,16 @@ def _observe_with_live(store: Path, plant: dict) -> tuple[subprocess.CompletedPr
 
 
 def _surface_outputs(store: Path, tmp_path: Path) -> dict[str, bytes]:
+    from otlp_sink import OtlpSink
+
     got = {}
     for name, argv in SURFACES:
         out = tmp_path / f"out-{name.replace(' ', '_').replace('-', '')}"
-        cmd = [a.format(store=store, out=out) for a in argv]
-        r = subprocess.run(opensre_cmd() + cmd, capture_output=True, timeout=120)
+        with OtlpSink() as sink:
+            cmd = [a.format(store=store, out=out, otlp=sink.url) for a in argv]
+            r = subprocess.run(opensre_cmd() + cmd, capture_output=True, timeout=120)
         assert r.returncode == 0, (name, r.stderr.decode()[-2000:])
-        got[name] = r.stdout + r.stderr + _written(out)
+        got[name] = r.stdout + r.stderr + _written(out) + sink.payload()
     return got
 
 
@@ -130,7 +135,8 @@ def test_secrets_on_no_surface(store, tmp_path):
         for kind, secret in s.items():
             assert secret.encode() not in blob, f"{kind} secret in clear on {name}"
     # argv secrets are there, masked, where argv is shown at all (proves the surface saw them)
-    for name in ("export processes", "export execs", "export parquet", "live snapshot while running", "store files"):
+    for name in ("export processes", "export execs", "export parquet", "export otlp", "live snapshot while running",
+                 "store files"):
         assert b"--password=" + MASK in outputs[name] and b"--token=" + MASK in outputs[name], name
     assert b"OPENSRE_PLANTED" not in outputs["store files"]  # not even the variable's name
 
