@@ -18,12 +18,13 @@ BTF ?= /sys/kernel/btf/vmlinux
 all: bpf venv
 
 # system packages: compiler, libbpf headers, workloads the tests drive (bioinformatics tools
-# for the Snakemake end-to-end test, chromium for the HTML report's browser test)
+# for the Snakemake end-to-end test, chromium for the HTML report's browser test, a JVM for Spark
+# reading the Parquet lake)
 deps: .deps-stamp
 .deps-stamp:
-	@if ! command -v clang >/dev/null || ! command -v bpftool >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v stress-ng >/dev/null || [ ! -x /usr/bin/time ] || ! command -v bwa >/dev/null || ! command -v bcftools >/dev/null || ! command -v chromium >/dev/null || ! command -v tmux >/dev/null || ! $(PY) -c 'import ensurepip' 2>/dev/null; then \
+	@if ! command -v clang >/dev/null || ! command -v bpftool >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v stress-ng >/dev/null || [ ! -x /usr/bin/time ] || ! command -v bwa >/dev/null || ! command -v bcftools >/dev/null || ! command -v chromium >/dev/null || ! command -v tmux >/dev/null || ! command -v java >/dev/null || ! $(PY) -c 'import ensurepip' 2>/dev/null; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing build packages: run 'sudo make deps'" >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev bpftool stress-ng time gcc make bwa samtools bcftools tmux chromium python3-venv >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev bpftool stress-ng time gcc make bwa samtools bcftools tmux chromium python3-venv openjdk-17-jre-headless >/dev/null; \
 	fi
 	@touch $@
 
