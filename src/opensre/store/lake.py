@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from ..errors import StoreError, UsageError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
 from .lakelayout import COLUMNS, TABLES, arrow_schema, s3_filesystem
-from .rows import AGG_COLS, HOST_SAMPLE_FIELDS, TASK_FACT_TASK, TASK_FIELDS, TOOL_FIELDS
+from .rows import AGG_COLS, HOST_SAMPLE_FIELDS, TASK_FACT_TASK, TASK_FIELDS, TOOL_FIELDS, task_stats
 
 _RUN_FIELDS = [f for f in Run.__dataclass_fields__]
 _HOST_FIELDS = [f for f in Host.__dataclass_fields__]
@@ -252,19 +252,11 @@ class LakeReader:
     # -- aggregates for analysis (tune) ---------------------------------------------
     def task_process_stats(self, run_id: str) -> dict[str, dict]:
         where, args = self._members(run_id)
-        out: dict[str, dict] = {}
-        for r in self._q(
-                "SELECT p.task_id, p.cgroup_path, p.cpu_limit_cores, p.cpuset_cpus, p.memory_limit_bytes, "
-                "SUM(p.sleep_ns), SUM(p.major_faults), MAX(p.threads), SUM(p.oncpu_ns) FROM processes p "
-                f"WHERE {where} AND p.task_id IS NOT NULL GROUP BY p.task_id, p.cgroup_path, p.cpu_limit_cores, "
-                "p.cpuset_cpus, p.memory_limit_bytes ORDER BY p.task_id, p.cgroup_path", args):
-            d = out.setdefault(r[0], {"sleep_ns": 0, "major_faults": 0, "max_threads": 0, "cgroups": []})
-            d["sleep_ns"] += r[5] or 0
-            d["major_faults"] += r[6] or 0
-            d["max_threads"] = max(d["max_threads"], r[7] or 0)
-            d["cgroups"].append({"path": r[1], "cpu_limit_cores": r[2], "cpuset_cpus": r[3],
-                                 "memory_limit_bytes": r[4]})
-        return out
+        return task_stats(self._q(
+            "SELECT p.task_id, p.cgroup_path, p.cpu_limit_cores, p.cpuset_cpus, p.memory_limit_bytes, "
+            "SUM(p.sleep_ns), SUM(p.major_faults), MAX(p.threads) FROM processes p "
+            f"WHERE {where} AND p.task_id IS NOT NULL GROUP BY p.task_id, p.cgroup_path, p.cpu_limit_cores, "
+            "p.cpuset_cpus, p.memory_limit_bytes ORDER BY p.task_id, p.cgroup_path", args))
 
     def task_fact_rows(self, run_id: str, version: int) -> list[tuple]:
         """As the store's, tools as JSON text and no kept aggregates (NULLs): the

@@ -71,6 +71,20 @@ def run_from_row(row) -> Run:
     return Run(**d)
 
 
+def task_stats(rows) -> dict[str, dict]:
+    """StoreReader.task_process_stats from rows (task_id, cgroup_path, cpu_limit_cores,
+    cpuset_cpus, memory_limit_bytes, sum sleep_ns, sum major_faults, max threads), one per
+    task and cgroup: each backend's query, folded the same way."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        d = out.setdefault(r[0], {"sleep_ns": 0, "major_faults": 0, "max_threads": 0, "cgroups": []})
+        d["sleep_ns"] += r[5] or 0
+        d["major_faults"] += r[6] or 0
+        d["max_threads"] = max(d["max_threads"], r[7] or 0)
+        d["cgroups"].append({"path": r[1], "cpu_limit_cores": r[2], "cpuset_cpus": r[3], "memory_limit_bytes": r[4]})
+    return out
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def cached_json(text: str | None):
     """Decoded JSON, once per distinct text (a pipeline's runs repeat the same cgroups and flags)."""

@@ -13,7 +13,7 @@ from ..errors import StoreError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
 from .connection import schema_version
 from .rows import (AGG_COLS, HOST_SAMPLE_FIELDS, TASK_FACT_TASK, TASK_FIELDS, TOOL_FIELDS, cached_json,
-                   process_from_row, run_from_row)
+                   process_from_row, run_from_row, task_stats)
 from .schema import SCHEMA_VERSION
 
 
@@ -230,18 +230,9 @@ class SqliteReader:
         where, args = self._members(run_id)
         have_limits = self._version >= 6
         lim = "p.cpu_limit_cores, p.cpuset_cpus, p.memory_limit_bytes" if have_limits else "NULL, NULL, NULL"
-        out: dict[str, dict] = {}
-        for r in self.db.execute(
-                f"SELECT p.task_id, p.cgroup_path, {lim}, SUM(p.sleep_ns), SUM(p.major_faults), MAX(p.threads), "
-                f"SUM(p.oncpu_ns) FROM processes p WHERE {where} AND p.task_id IS NOT NULL "
-                "GROUP BY p.task_id, p.cgroup_path", args):
-            d = out.setdefault(r[0], {"sleep_ns": 0, "major_faults": 0, "max_threads": 0, "cgroups": []})
-            d["sleep_ns"] += r[5] or 0
-            d["major_faults"] += r[6] or 0
-            d["max_threads"] = max(d["max_threads"], r[7] or 0)
-            d["cgroups"].append({"path": r[1], "cpu_limit_cores": r[2], "cpuset_cpus": r[3],
-                                 "memory_limit_bytes": r[4]})
-        return out
+        return task_stats(self.db.execute(
+            f"SELECT p.task_id, p.cgroup_path, {lim}, SUM(p.sleep_ns), SUM(p.major_faults), MAX(p.threads) "
+            f"FROM processes p WHERE {where} AND p.task_id IS NOT NULL GROUP BY p.task_id, p.cgroup_path", args))
 
     def task_aggregates(self, run_id: str, version: int) -> dict[str, dict]:
         """task_id -> the aggregates stored for it by that `version` of the computation
