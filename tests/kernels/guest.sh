@@ -18,7 +18,7 @@ modprobe -d "$modroot" -a loop ext4
 # the network attribution test: a veth pair into a namespace, a shaped link
 modprobe -d "$modroot" -a veth sch_tbf
 mount -o loop /dev/shm/disk.img $disk || { echo "cannot mount the test disk" >&2; exit 1; }
-export TMPDIR=$disk/tmp CI=true PYTHONDONTWRITEBYTECODE=1 HOME=$disk/home
+export TMPDIR=$disk/tmp CI=true PYTHONDONTWRITEBYTECODE=1 HOME=$disk/home OPENSRE_ACCURACY_OUT=$out/accuracy.json
 mkdir -p "$TMPDIR" "$HOME"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 echo "guest kernel $(uname -r), $(nproc) CPUs"

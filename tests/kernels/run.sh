@@ -94,6 +94,13 @@ EOF
 )
   fails=$(grep -c '^\[FAIL\]' "$out/doctor.txt" || true)
   summary+=("$ver: $counts; doctor $fails FAIL; ${secs}s")
+  # the workload truth test's figures against the workload's own (getrusage, VmHWM, bytes it moved)
+  [ ! -f "$out/accuracy.json" ] || summary+=("$ver: $("$venv/bin/python" - "$out/accuracy.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("accuracy vs the workload's own: " + ", ".join(f"{k} {100 * (a - b) / b:+.2f}%" for k, (a, b) in d.items()))
+EOF
+)")
   [ "$(cat "$out/rc")" = 0 ] && [ "$fails" = 0 ] || status=1
 done < tests/kernels/kernels.txt
 
