@@ -53,6 +53,33 @@ def disk_dir(*candidates) -> Path:
     raise RuntimeError(f"no block-backed directory among {candidates}")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto(port: int) -> subprocess.Popen:
+    """A real AWS API (moto's server) on a loopback port, answering once this returns."""
+    import time
+    import urllib.request
+
+    p = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            return p
+        except OSError:
+            if time.time() > deadline or p.poll() is not None:
+                p.kill()
+                raise RuntimeError("moto server did not start")
+            time.sleep(0.2)
+
+
 def opensre_cmd() -> list[str]:
     return [sys.executable, "-m", "opensre"]
 

@@ -16,6 +16,7 @@ __all__ = [
     "RunStillRunning",
     "CommandNotStarted",
     "ExportError",
+    "ReadOnlyViolation",
 ]
 
 
@@ -124,3 +125,9 @@ def _load_hint(errno_: int, log: str) -> str:
     if errno_ == E.E2BIG or "too large" in log:
         return "the program is too large for this kernel's verifier limits"
     return "run `opensre doctor` for a full check of this kernel"
+
+
+class ReadOnlyViolation(OpenSREError):
+    """sweep asked AWS for something other than Describe/Get/List: refused before it is sent."""
+
+    hint = "sweep only reads; this is a bug in opensre, please report it"

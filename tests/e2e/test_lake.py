@@ -10,17 +10,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import WORKLOADS, lake_expected_counts, opensre_cmd
+from conftest import WORKLOADS, free_port, lake_expected_counts, opensre_cmd, start_moto
 from opensre.export.lake import TABLES
 from opensre.store import Store
 
@@ -28,12 +26,6 @@ pytestmark = pytest.mark.e2e
 
 KEY = re.compile(r"fleet/(\w+)/dt=\d{4}-\d{2}-\d{2}/host=[0-9a-zA-Z._-]+/run-[0-9a-f]+\.parquet")
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -137,20 +129,9 @@ def s3_port():
     procs = []
 
     def start(port: int) -> None:
-        p = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(p)
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-                return
-            except OSError:
-                if time.time() > deadline or p.poll() is not None:
-                    raise RuntimeError("moto server did not start")
-                time.sleep(0.2)
+        procs.append(start_moto(port))
 
-    port = _free_port()
+    port = free_port()
     yield port, start
     for p in procs:
         p.terminate()

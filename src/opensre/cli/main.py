@@ -14,16 +14,16 @@ import sqlite3
 import sys
 
 from ..errors import OpenSREError, UsageError
-from . import collect, correlate, doctor, export, import_, report, run, runs, show, top, tune
+from . import collect, correlate, doctor, export, import_, report, run, runs, show, sweep, top, tune
 from .args import EXIT_ERROR, EXIT_USAGE, Parser
 from .shared import default_store, say
 
 # in the order `opensre --help` lists them
-PARSERS = (run, collect, correlate, runs, show, export, tune, report, top, import_, doctor)
+PARSERS = (run, collect, correlate, runs, show, export, tune, sweep, report, top, import_, doctor)
 
 COMMANDS = {"import": import_.run, "run": run.run, "collect": collect.run, "runs": runs.run, "show": show.run,
             "export": export.run, "doctor": doctor.run, "tune": tune.run, "top": top.run, "correlate": correlate.run,
-            "report": report.run, "prune": runs.run_prune}
+            "report": report.run, "sweep": sweep.run, "prune": runs.run_prune}
 
 _TOP_OPTIONS = {"-h", "--help", "--version"}
 
