@@ -191,7 +191,8 @@ def test_price_table_and_instance_fit():
 
 
 def test_analysis_never_imports_the_loader_or_collector():
-    code = ("import sys, opensre.analysis, opensre.report.tune_text; "
+    code = ("import sys, opensre.analysis, opensre.report.tune_text, opensre.sweep.aws, opensre.sweep.execution, "
+            "opensre.sweep.render; "
             "bad = [m for m in sys.modules if m.startswith(('opensre.bpf', 'opensre.collect', 'opensre.cli'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
