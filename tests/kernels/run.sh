@@ -32,6 +32,8 @@ newest() {
 
 status=0
 summary=()
+# the guest tier takes ~5 minutes under TCG, the whole kernel tier (ARGS=tests/kernel) ~30
+limit=$([ $# -gt 0 ] && echo 3600 || echo 900)
 while read -r pattern; do
   case "$pattern" in ''|'#'*) continue ;; esac
   pkg=$(newest "$pattern")
@@ -68,7 +70,7 @@ while read -r pattern; do
     # it is) read-only, and the result folder read-write at /mnt (a mount inside the
     # read-only one would be hidden by it)
     mkdir -p /mnt
-    timeout "${KERNEL_TEST_TIMEOUT:-900}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
+    timeout "${KERNEL_TEST_TIMEOUT:-$limit}" "$venv/bin/vng" --run "$vmlinuz" --user root --disable-kvm \
         --cpus 2 --memory 4G --rodir "$root" --rwdir "/mnt=$out" \
         --append "panic=-1 softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=240 sysctl.kernel.panic_on_rcu_stall=1" \
         --exec "bash $root/tests/kernels/guest.sh /mnt $dir $*" > "$out/console.txt" 2>&1 || true
