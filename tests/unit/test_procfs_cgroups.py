@@ -1,4 +1,7 @@
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from opensre.collect import procfs
 from opensre.collect.cgroups import CgroupResolver, _mounts
@@ -36,6 +39,21 @@ def test_cgroup_resolver_maps_inode_to_path(tmp_path):
     # hybrid host: v2 says root, the v1 memory cgroup says where it really runs
     assert r.effective(os.stat(v2).st_ino, job) == (job, "/slurm/uid_1/job_5")
     assert r.effective(scope, job) == (scope, "/system.slice/docker-abc.scope")
+
+
+def test_a_cgroup_made_since_the_last_scan_resolves_at_once():
+    """A fresh cgroup (an id above every one scanned) is found without waiting out the
+    rescan interval: its process may be gone, and its record with it, by then."""
+    v2 = Path(tempfile.mkdtemp(dir="/dev/shm")) / "v2"  # tmpfs numbers inodes in order, as cgroupfs does
+    (v2 / "old").mkdir(parents=True)
+    r = CgroupResolver(v2, None)
+    assert r.path(os.stat(v2 / "old").st_ino) == "/old"  # the first scan
+    (v2 / "job").mkdir()  # tmpfs and cgroupfs give a new directory a larger inode number
+    job = os.stat(v2 / "job").st_ino
+    assert job > os.stat(v2 / "old").st_ino
+    assert r.path(job) == "/job"  # well inside RESCAN_INTERVAL_S
+    assert r.path(job - 10**6 if job > 10**6 else 1) is None  # an id from before: gone, no rescan storm
+    shutil.rmtree(v2.parent)
 
 
 def test_mountinfo_parsing():

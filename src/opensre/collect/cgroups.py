@@ -36,8 +36,12 @@ def _mounts(mountinfo: str) -> tuple[Path | None, Path | None]:
 
 
 class CgroupResolver:
-    """Caches id -> path per hierarchy; rescans (rate-limited) on a miss, since new
-    cgroups appear all the time (containers, Slurm steps)."""
+    """Caches id -> path per hierarchy; rescans on a miss, since new cgroups appear all
+    the time (containers, Slurm steps). A cgroup's id is its kernfs node id, which only
+    grows: a miss above the largest id the last scan saw is a cgroup made since, and is
+    rescanned for at once (its process may be gone by the next scan: an OOM-killed job
+    in a fresh cgroup). A miss below it is a cgroup already gone; those rescan at most
+    every RESCAN_INTERVAL_S."""
 
     RESCAN_INTERVAL_S = 0.5
 
@@ -52,6 +56,7 @@ class CgroupResolver:
                       "v1": Path(v1_memory_root) if v1_memory_root else None}
         self._cache: dict[str, dict[int, str]] = {"v2": {}, "v1": {}}
         self._scanned: dict[str, float] = {"v2": 0.0, "v1": 0.0}
+        self._newest: dict[str, int] = {"v2": 0, "v1": 0}  # the largest id the last scan saw
 
     def _scan(self, h: str) -> None:
         root = self.roots[h]
@@ -66,13 +71,15 @@ class CgroupResolver:
                 continue
             rel = "/" + os.path.relpath(dirpath, root) if dirpath != str(root) else "/"
             cache[ino] = rel.replace("/./", "/") if rel != "/." else "/"
+            self._newest[h] = max(self._newest[h], ino)
 
     def path(self, cgroup_id: int, hierarchy: str = "v2") -> str | None:
         if not cgroup_id:
             return None
         cache = self._cache[hierarchy]
         p = cache.get(cgroup_id)
-        if p is None and time.monotonic() - self._scanned[hierarchy] > self.RESCAN_INTERVAL_S:
+        if p is None and (cgroup_id > self._newest[hierarchy]
+                          or time.monotonic() - self._scanned[hierarchy] > self.RESCAN_INTERVAL_S):
             self._scan(hierarchy)
             p = cache.get(cgroup_id)
         return p
