@@ -36,6 +36,7 @@ def test_full_disk_loses_nothing(tiny_fs, tmp_path, monkeypatch):
     assert len(err) == 1 and "full" in err[0] and "saved to" in err[0], p.stderr
     (spilled,) = list(spill.iterdir())
     recs = [json.loads(l) for l in spilled.read_text().splitlines()]
-    procs = [r for r in recs if r.get("record") != "exec"]
+    # process records only: a slow host (the 6.1 guest) also spills samples of processes that lived past a tick
+    procs = [r for r in recs if r.get("record", "process") == "process"]
     stored = int(err[0].split("processes stored")[0].rsplit(";", 1)[1])
     assert stored + len(procs) == N + 2  # bash, seq and N true
