@@ -114,7 +114,10 @@ def test_killed_by_signal(observe, sig, num):
     (pid, rep), = reports(obs).items()
     rec = {r["pid"]: r for r in obs.export()}[pid]
     assert rec["exit_signal"] == num and rec["exit_code"] is None
-    assert abs(rec["cpu_user_ns"] + rec["cpu_system_ns"] - rep["cpu_ns"]) <= CPU_TOL(rep["cpu_ns"])
+    # after its own reading: the kill(2), the signal's delivery and the exit path, which the
+    # kernel charges it (as wait4() does); on the emulated 6.1 guest that is ~50 ms
+    cpu = rec["cpu_user_ns"] + rec["cpu_system_ns"]
+    assert rep["cpu_ns"] - 5e6 <= cpu <= rep["cpu_ns"] + CPU_TOL(rep["cpu_ns"]) + 50e6, (cpu, rep["cpu_ns"])
 
 
 @pytest.mark.guest
