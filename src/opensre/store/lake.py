@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import os
 from typing import Iterator
-from urllib.parse import urlsplit
 
-from ..errors import StoreError, UsageError
+from ..errors import StoreError
 from ..model import PROCESS_FIELDS, SAMPLE_FIELDS, Event, Exec, Host, Process, Run, Sample, Task, ToolUse
-from .lakelayout import COLUMNS, TABLES, arrow_schema, s3_filesystem
+from .lakelayout import COLUMNS, TABLES, arrow_schema, s3_filesystem, s3_location
 from .rows import AGG_COLS, HOST_SAMPLE_FIELDS, TASK_FACT_TASK, TASK_FIELDS, TOOL_FIELDS, task_stats
 
 _RUN_FIELDS = [f for f in Run.__dataclass_fields__]
@@ -31,13 +30,9 @@ _EVENT_FIELDS = ("kind", "pid", "start_time_ns", "t_ns")
 
 def _open(fs, dest: str):
     """(pyarrow filesystem, root path in it) of a lake: a directory or s3://bucket/prefix."""
-    if dest.startswith("s3://"):
-        u = urlsplit(dest)
-        if not u.netloc:
-            raise UsageError(f"--lake {dest}: give s3://BUCKET/PREFIX")
-        return s3_filesystem(fs), f"{u.netloc}/{u.path.strip('/')}".rstrip("/")
-    if "://" in dest:
-        raise UsageError(f"--lake {dest}: not a directory or s3://bucket/prefix")
+    s3 = s3_location(dest, "--lake")
+    if s3:
+        return s3_filesystem(fs), "/".join(p for p in s3 if p)
     if not os.path.isdir(dest):
         raise StoreError(f"no lake at {dest}: not a directory",
                          "give the directory `opensre export --format parquet --to` wrote")

@@ -105,6 +105,21 @@ def arrow_schema(pa, table: str):
 
 
 # -- S3 ---------------------------------------------------------------------------
+def s3_location(dest: str, option: str) -> tuple[str, str] | None:
+    """(bucket, prefix) of an s3://bucket/prefix lake, None for a directory; UsageError
+    (naming `option`, --to or --lake) for any other URL."""
+    from ..errors import UsageError
+
+    if "://" not in dest:
+        return None
+    u = urlsplit(dest)
+    if u.scheme != "s3":
+        raise UsageError(f"{option} {dest}: not a directory or s3://bucket/prefix ({u.scheme}:// is not supported)")
+    if not u.netloc or u.query or u.fragment or "@" in u.netloc:
+        raise UsageError(f"{option} {dest}: give s3://BUCKET/PREFIX")
+    return u.netloc, u.path.strip("/")
+
+
 def s3_filesystem(fs):
     """pyarrow's S3 filesystem (module `fs` passed in) as the standard AWS environment
     configures it: endpoint (AWS_ENDPOINT_URL[_S3]), region (AWS_REGION /

@@ -23,10 +23,9 @@ import secrets
 import stat
 import time
 from typing import IO, Callable, Iterator
-from urllib.parse import urlsplit
 
 from ...errors import OpenSREError, OutputError, UsageError
-from ...store.lakelayout import s3_filesystem
+from ...store.lakelayout import s3_filesystem, s3_location
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -43,13 +42,9 @@ def require_pyarrow():
 
 def open_dest(dest: str, *, attempts: int = 4, backoff_s: float = 0.5):
     """The destination DEST names: LocalDest or S3Dest; UsageError when it is neither."""
-    if "://" in dest:
-        u = urlsplit(dest)
-        if u.scheme != "s3":
-            raise UsageError(f"--to {dest}: not a directory or s3://bucket/prefix ({u.scheme}:// is not supported)")
-        if not u.netloc or u.query or u.fragment or "@" in u.netloc:
-            raise UsageError(f"--to {dest}: give s3://BUCKET/PREFIX")
-        return S3Dest(u.netloc, u.path.strip("/"), attempts=attempts, backoff_s=backoff_s)
+    s3 = s3_location(dest, "--to")
+    if s3:
+        return S3Dest(*s3, attempts=attempts, backoff_s=backoff_s)
     if not dest:
         raise UsageError("--to: give a directory or s3://bucket/prefix")
     return LocalDest(dest)
